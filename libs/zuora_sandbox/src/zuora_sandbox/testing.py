@@ -1,0 +1,1 @@
+"""pytest fixtures for the Zuora sandbox (filled in by the sandbox package)."""
