@@ -1,1 +1,23 @@
-"""sync-engine."""
+"""The sync engine: keeps one customer's stored workflows equal to its Zuora tenant, safely."""
+
+from sync_engine.engine import SyncRequest, WorkflowSyncEngine
+from sync_engine.failures import CustomerBusyError, FailureKind, classify_failure
+from sync_engine.outcome import ChangedIds, RunStatus, SyncOutcome, SyncStats
+from sync_engine.reconcile import DeletionGuard, ReconcilePlan, plan_reconciliation
+from sync_engine.settings import SyncSettings
+
+__all__ = [
+    "ChangedIds",
+    "CustomerBusyError",
+    "DeletionGuard",
+    "FailureKind",
+    "ReconcilePlan",
+    "RunStatus",
+    "SyncOutcome",
+    "SyncRequest",
+    "SyncSettings",
+    "SyncStats",
+    "WorkflowSyncEngine",
+    "classify_failure",
+    "plan_reconciliation",
+]

@@ -1,1 +1,45 @@
-"""sync-messages."""
+"""Message contracts and topic names shared by the services."""
+
+from sync_messages import topics
+from sync_messages.messages import (
+    CustomerCreated,
+    CustomerDeleted,
+    CustomerEvent,
+    CustomerUpdated,
+    Message,
+    RetrySync,
+    SyncAllCustomers,
+    SyncCustomerWorkflows,
+    SyncDeadLettered,
+    SyncEvent,
+    SyncReason,
+    SyncStatsPayload,
+    WorkflowsChanged,
+    WorkflowSyncCompleted,
+    WorkflowSyncFailed,
+    customer_event_adapter,
+    deterministic_id,
+    sync_event_adapter,
+)
+
+__all__ = [
+    "CustomerCreated",
+    "CustomerDeleted",
+    "CustomerEvent",
+    "CustomerUpdated",
+    "Message",
+    "RetrySync",
+    "SyncAllCustomers",
+    "SyncCustomerWorkflows",
+    "SyncDeadLettered",
+    "SyncEvent",
+    "SyncReason",
+    "SyncStatsPayload",
+    "WorkflowSyncCompleted",
+    "WorkflowSyncFailed",
+    "WorkflowsChanged",
+    "customer_event_adapter",
+    "deterministic_id",
+    "sync_event_adapter",
+    "topics",
+]

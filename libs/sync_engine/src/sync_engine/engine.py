@@ -1,0 +1,418 @@
+"""The sync of one customer: list its Zuora workflows, reconcile them into the store, record the run.
+
+Safety rules (ARCHITECTURE.md section 5):
+- a request already covered by a successful sync that started after it is skipped (coalescing);
+- one sync per customer at a time (advisory lock held for the whole run);
+- nothing is written unless the listing was complete; deletions go through the deletion guard;
+- inserts/updates/deletes and the run's result commit in ONE transaction;
+- every attempt leaves a `sync_runs` row, and failures are classified transient / permanent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from workflow_store.crypto import SecretBox
+from workflow_store.customers import decrypt_client_secret
+from workflow_store.db import create_session_factory
+from workflow_store.models import Customer, StoredWorkflow, SyncRun
+from zuora_client import AuthenticationError, Workflow, ZuoraClient, ZuoraCredentials, ZuoraError
+
+from sync_engine.failures import (
+    CustomerBusyError,
+    FailureKind,
+    classify_failure,
+    describe_failure,
+)
+from sync_engine.hashing import content_hash
+from sync_engine.locks import customer_lock
+from sync_engine.outcome import ChangedIds, RunStatus, SyncOutcome, SyncStats
+from sync_engine.reconcile import DeletionGuard, ReconcilePlan, plan_reconciliation
+from sync_engine.rows import UPDATABLE_COLUMNS, workflow_row
+from sync_engine.settings import SyncSettings
+
+logger = logging.getLogger("sync_engine")
+
+_DELETE_CHUNK = 500
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """One request to sync one customer (from a Kafka command, the CLI or a test)."""
+
+    customer_id: uuid.UUID
+    reason: str = "manual"
+    requested_at: datetime = field(default_factory=utcnow)
+    force: bool = False
+    command_id: str | None = None
+    attempt: int = 1
+    replay_of: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class _Listing:
+    workflows: dict[int, Workflow]
+    pages: int
+
+
+ClientFactory = Callable[[ZuoraCredentials], ZuoraClient]
+
+
+class WorkflowSyncEngine:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        secret_box: SecretBox,
+        *,
+        allowed_base_urls: Sequence[str] = (),
+        settings: SyncSettings | None = None,
+        client_factory: ClientFactory | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._engine = engine
+        self._sessions = create_session_factory(engine)
+        self._box = secret_box
+        self._allowed_base_urls = tuple(allowed_base_urls)
+        self._settings = settings or SyncSettings()
+        self._client_factory = client_factory or self._default_client
+        self._clock = clock
+        self._guard = DeletionGuard(max_share=self._settings.delete_guard_share)
+
+    def _default_client(self, creds: ZuoraCredentials) -> ZuoraClient:
+        return ZuoraClient(
+            creds,
+            allowed_base_urls=self._allowed_base_urls,
+            timeout=self._settings.zuora_timeout_seconds,
+            max_retries=self._settings.zuora_max_retries,
+        )
+
+    async def sync_customer(self, request: SyncRequest) -> SyncOutcome:
+        started = time.monotonic()
+        outcome = await self._sync(request)
+        outcome.duration_ms = int((time.monotonic() - started) * 1000)
+        self._log(request, outcome)
+        return outcome
+
+    async def _sync(self, request: SyncRequest) -> SyncOutcome:
+        async with self._sessions() as session:
+            customer = await session.get(Customer, request.customer_id)
+            if customer is None:
+                return SyncOutcome(
+                    customer_id=request.customer_id,
+                    status=RunStatus.SKIPPED,
+                    run_id=None,
+                    skip_reason="customer no longer exists",
+                )
+            early_skip = self._skip_reason(customer, request)
+        if early_skip:
+            return await self._record_skip(request, early_skip)
+
+        try:
+            async with customer_lock(
+                self._engine, request.customer_id, wait_seconds=self._settings.lock_wait_seconds
+            ):
+                return await self._sync_locked(request)
+        except CustomerBusyError as exc:
+            run_id = await self._start_run(request)
+            return await self._record_failure(request, run_id, exc, SyncStats())
+
+    async def _sync_locked(self, request: SyncRequest) -> SyncOutcome:
+        # Re-read under the lock: a sync we waited for may already cover this request.
+        async with self._sessions() as session:
+            customer = await session.get(Customer, request.customer_id)
+            if customer is None:
+                return SyncOutcome(
+                    customer_id=request.customer_id,
+                    status=RunStatus.SKIPPED,
+                    run_id=None,
+                    skip_reason="customer no longer exists",
+                )
+            reason = self._skip_reason(customer, request)
+            if reason:
+                return await self._record_skip(request, reason, coalesced=True)
+            run_id, run_started = await self._start_run_in(session, request)
+            await session.commit()
+            try:
+                creds = ZuoraCredentials(
+                    base_url=customer.base_url,
+                    client_id=customer.client_id,
+                    client_secret=decrypt_client_secret(self._box, customer),
+                    entity_id=customer.entity_id,
+                )
+            except Exception as exc:
+                return await self._record_failure(request, run_id, exc, SyncStats())
+
+        stats = SyncStats()
+        try:
+            listing = await self._list_workflows(creds)
+            stats.pages = listing.pages
+            return await self._reconcile(request, run_id, run_started, listing, stats)
+        except Exception as exc:
+            return await self._record_failure(request, run_id, exc, stats)
+
+    def _skip_reason(self, customer: Customer, request: SyncRequest) -> str | None:
+        if request.force:
+            return None
+        if not customer.active:
+            return "customer is inactive"
+        last_ok = customer.last_successful_sync_at
+        if last_ok is not None and last_ok > request.requested_at:
+            return f"covered by a successful sync that started at {last_ok.isoformat()}"
+        return None
+
+    async def _list_workflows(self, creds: ZuoraCredentials) -> _Listing:
+        workflows: dict[int, Workflow] = {}
+        pages = 0
+        async with self._client_factory(creds) as client:
+            async for page in client.iter_pages(page_length=self._settings.page_length):
+                pages += 1
+                for workflow in page.workflows:
+                    workflows.setdefault(workflow.id, workflow)
+        return _Listing(workflows=workflows, pages=pages)
+
+    async def _reconcile(
+        self,
+        request: SyncRequest,
+        run_id: uuid.UUID,
+        run_started: datetime,
+        listing: _Listing,
+        stats: SyncStats,
+    ) -> SyncOutcome:
+        customer_id = request.customer_id
+        listed = {wid: content_hash(wf.raw) for wid, wf in listing.workflows.items()}
+        async with self._sessions() as session, session.begin():
+            stored = await self._stored_hashes(session, customer_id)
+            plan = plan_reconciliation(stored, listed, guard=self._guard, force=request.force)
+            now = self._clock()
+            rows = [
+                workflow_row(customer_id, listing.workflows[wid], listed[wid], now)
+                for wid in (*plan.to_insert, *plan.to_update)
+            ]
+            if rows:
+                await session.execute(self._upsert_statement(session), rows)
+            for start in range(0, len(plan.to_delete), _DELETE_CHUNK):
+                chunk = plan.to_delete[start : start + _DELETE_CHUNK]
+                await session.execute(
+                    delete(StoredWorkflow).where(
+                        StoredWorkflow.customer_id == customer_id,
+                        StoredWorkflow.zuora_id.in_(chunk),
+                    )
+                )
+            stats.created = len(plan.to_insert)
+            stats.updated = len(plan.to_update)
+            stats.deleted = len(plan.to_delete)
+            stats.unchanged = plan.unchanged
+            stats.total = len(listed)
+            outcome = self._outcome_of(request, run_id, plan, stats, stored_count=len(stored))
+            await self._finish_run(session, run_id, outcome, now)
+            customer = await session.get(Customer, customer_id)
+            if customer is not None:
+                customer.last_sync_at = now
+                customer.last_sync_status = outcome.status.value
+                customer.credential_status = "valid"
+                if outcome.status is RunStatus.SUCCEEDED:
+                    customer.last_successful_sync_at = run_started
+                    customer.last_sync_error = None
+                else:
+                    customer.last_sync_error = outcome.error_message
+        return outcome
+
+    def _outcome_of(
+        self,
+        request: SyncRequest,
+        run_id: uuid.UUID,
+        plan: ReconcilePlan,
+        stats: SyncStats,
+        *,
+        stored_count: int,
+    ) -> SyncOutcome:
+        changes = ChangedIds(
+            created=list(plan.to_insert), updated=list(plan.to_update), deleted=list(plan.to_delete)
+        )
+        if plan.deletes_blocked:
+            would_delete = stored_count - (stats.total - stats.created)
+            return SyncOutcome(
+                customer_id=request.customer_id,
+                status=RunStatus.DELETES_BLOCKED,
+                run_id=run_id,
+                stats=stats,
+                changes=changes,
+                blocked_deletes=would_delete,
+                error_message=(
+                    f"deletion guard: the listing would delete {would_delete} of {stored_count} "
+                    "stored workflows; nothing was deleted - re-run with force to apply"
+                ),
+            )
+        return SyncOutcome(
+            customer_id=request.customer_id,
+            status=RunStatus.SUCCEEDED,
+            run_id=run_id,
+            stats=stats,
+            changes=changes,
+        )
+
+    @staticmethod
+    async def _stored_hashes(session: AsyncSession, customer_id: uuid.UUID) -> dict[int, str]:
+        result = await session.execute(
+            select(StoredWorkflow.zuora_id, StoredWorkflow.content_hash).where(
+                StoredWorkflow.customer_id == customer_id
+            )
+        )
+        return {int(zid): h for zid, h in result.tuples()}
+
+    @staticmethod
+    def _upsert_statement(session: AsyncSession) -> Any:
+        dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert(StoredWorkflow)
+        return stmt.on_conflict_do_update(
+            index_elements=[StoredWorkflow.customer_id, StoredWorkflow.zuora_id],
+            set_={name: getattr(stmt.excluded, name) for name in UPDATABLE_COLUMNS},
+        )
+
+    # -- run bookkeeping -------------------------------------------------------------------------
+
+    async def _start_run(self, request: SyncRequest) -> uuid.UUID:
+        async with self._sessions() as session, session.begin():
+            run_id, _ = await self._start_run_in(session, request)
+        return run_id
+
+    async def _start_run_in(
+        self, session: AsyncSession, request: SyncRequest
+    ) -> tuple[uuid.UUID, datetime]:
+        run = SyncRun(
+            id=uuid.uuid4(),
+            customer_id=request.customer_id,
+            command_id=request.command_id,
+            reason=request.reason,
+            attempt=request.attempt,
+            forced=request.force,
+            status=RunStatus.RUNNING.value,
+            started_at=self._clock(),
+            replay_of=request.replay_of,
+        )
+        session.add(run)
+        await session.flush()
+        return run.id, run.started_at
+
+    async def _finish_run(
+        self, session: AsyncSession, run_id: uuid.UUID, outcome: SyncOutcome, now: datetime
+    ) -> None:
+        run = await session.get(SyncRun, run_id)
+        if run is None:  # pragma: no cover - the row was written before the listing started
+            return
+        run.status = outcome.status.value
+        run.pages = outcome.stats.pages
+        run.created = outcome.stats.created
+        run.updated = outcome.stats.updated
+        run.deleted = outcome.stats.deleted
+        run.unchanged = outcome.stats.unchanged
+        run.total = outcome.stats.total
+        run.blocked_deletes = outcome.blocked_deletes
+        run.error_kind = outcome.error_kind.value if outcome.error_kind else None
+        run.error_message = outcome.error_message
+        run.skip_reason = outcome.skip_reason
+        run.finished_at = now
+        run.duration_ms = max(0, int((now - run.started_at).total_seconds() * 1000))
+
+    async def _record_skip(
+        self, request: SyncRequest, reason: str, *, coalesced: bool = False
+    ) -> SyncOutcome:
+        now = self._clock()
+        run_id = uuid.uuid4()
+        async with self._sessions() as session, session.begin():
+            session.add(
+                SyncRun(
+                    id=run_id,
+                    customer_id=request.customer_id,
+                    command_id=request.command_id,
+                    reason=request.reason,
+                    attempt=request.attempt,
+                    forced=request.force,
+                    status=RunStatus.SKIPPED.value,
+                    skip_reason=("coalesced: " if coalesced else "") + reason,
+                    started_at=now,
+                    finished_at=now,
+                    duration_ms=0,
+                    replay_of=request.replay_of,
+                )
+            )
+        return SyncOutcome(
+            customer_id=request.customer_id,
+            status=RunStatus.SKIPPED,
+            run_id=run_id,
+            skip_reason=reason,
+        )
+
+    async def _record_failure(
+        self, request: SyncRequest, run_id: uuid.UUID, exc: BaseException, stats: SyncStats
+    ) -> SyncOutcome:
+        kind = classify_failure(exc)
+        message = describe_failure(exc)
+        stats.errors += 1
+        outcome = SyncOutcome(
+            customer_id=request.customer_id,
+            status=RunStatus.FAILED,
+            run_id=run_id,
+            stats=stats,
+            error_kind=kind,
+            error_message=message,
+        )
+        if kind is FailureKind.PERMANENT and not isinstance(exc, ZuoraError):
+            logger.error("Unexpected sync error", exc_info=exc)
+        try:
+            now = self._clock()
+            async with self._sessions() as session, session.begin():
+                await self._finish_run(session, run_id, outcome, now)
+                run = await session.get(SyncRun, run_id)
+                if run is not None and isinstance(exc, ZuoraError):
+                    run.zuora_request_id = exc.request_id
+                customer = await session.get(Customer, request.customer_id)
+                if customer is not None:
+                    customer.last_sync_at = now
+                    customer.last_sync_status = RunStatus.FAILED.value
+                    customer.last_sync_error = message
+                    if isinstance(exc, AuthenticationError):
+                        customer.credential_status = "invalid"
+        except Exception:  # the database itself may be what failed; the caller still gets the outcome
+            logger.warning("Could not record the failed sync run", exc_info=True)
+        return outcome
+
+    @staticmethod
+    def _log(request: SyncRequest, outcome: SyncOutcome) -> None:
+        fields: dict[str, Any] = {
+            "customer_id": str(request.customer_id),
+            "command_id": request.command_id,
+            "run_id": str(outcome.run_id) if outcome.run_id else None,
+            "reason": request.reason,
+            "attempt": request.attempt,
+            "status": outcome.status.value,
+            "pages": outcome.stats.pages,
+            "duration_ms": outcome.duration_ms,
+            **outcome.stats.as_dict(),
+        }
+        if outcome.status is RunStatus.FAILED:
+            fields["error_kind"] = outcome.error_kind.value if outcome.error_kind else None
+            fields["error"] = outcome.error_message
+            logger.warning("Workflow sync failed", extra=fields)
+        elif outcome.status is RunStatus.DELETES_BLOCKED:
+            fields["blocked_deletes"] = outcome.blocked_deletes
+            logger.warning("Workflow sync completed with deletions blocked", extra=fields)
+        else:
+            if outcome.skip_reason:
+                fields["skip_reason"] = outcome.skip_reason
+            logger.info("Workflow sync completed", extra=fields)

@@ -1,0 +1,43 @@
+"""Failure classification: may a retry help (transient) or does it need a human (permanent)?"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from workflow_store.errors import SecretDecryptionError
+from zuora_client import ZuoraError
+
+
+class FailureKind(StrEnum):
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+
+
+class CustomerBusyError(Exception):
+    """Another engine holds this customer's lock and did not finish within the wait."""
+
+
+def classify_failure(exc: BaseException) -> FailureKind:
+    if isinstance(exc, ZuoraError):
+        return FailureKind.TRANSIENT if exc.retryable else FailureKind.PERMANENT
+    if isinstance(exc, SecretDecryptionError):
+        return FailureKind.PERMANENT
+    if isinstance(exc, CustomerBusyError):
+        return FailureKind.TRANSIENT
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | ConnectionError):
+        return FailureKind.TRANSIENT
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return FailureKind.TRANSIENT
+    if isinstance(exc, TimeoutError | OSError):
+        return FailureKind.TRANSIENT
+    # Unknown errors are bugs or data we do not understand; retrying will not fix them.
+    return FailureKind.PERMANENT
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for humans; never contains credentials (ZuoraError messages are secret-free)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    name = type(exc).__name__
+    return f"{name}: {text}"[:500] if text else name

@@ -1,0 +1,71 @@
+"""What one sync attempt produced: the run's status, its stats and the ids that changed."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sync_engine.failures import FailureKind
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DELETES_BLOCKED = "deletes_blocked"
+
+
+@dataclass
+class SyncStats:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    total: int = 0
+    errors: int = 0
+    pages: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The stats shape users and scripts rely on (the seed's)."""
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "total": self.total,
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class ChangedIds:
+    created: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    deleted: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+
+@dataclass
+class SyncOutcome:
+    customer_id: uuid.UUID
+    status: RunStatus
+    run_id: uuid.UUID | None
+    stats: SyncStats = field(default_factory=SyncStats)
+    changes: ChangedIds = field(default_factory=ChangedIds)
+    error_kind: FailureKind | None = None
+    error_message: str | None = None
+    skip_reason: str | None = None
+    blocked_deletes: int | None = None
+    duration_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (RunStatus.SUCCEEDED, RunStatus.SKIPPED)
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is RunStatus.FAILED and self.error_kind is FailureKind.TRANSIENT

@@ -1,0 +1,172 @@
+"""Message contracts (Pydantic). Field descriptions become the AsyncAPI document.
+
+Every message has a unique `id` (the idempotency key consumers record) and `occurred_at`; messages
+about one customer are keyed by its id on Kafka so they stay ordered in one partition. Commands are
+imperative (`SyncCustomerWorkflows`), events are past-tense facts (`WorkflowSyncCompleted`).
+A `type` literal on each model lets one topic carry several message kinds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+SyncReason = Literal["created", "credentials_changed", "manual", "hourly", "nightly", "cli", "replay"]
+
+# Namespace for deterministic ids: the same logical command always gets the same id.
+_ID_NAMESPACE = uuid.UUID("6f1c2a52-3d0e-4c55-9a57-5b0f0e3c9b11")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def deterministic_id(*parts: str) -> str:
+    """A stable id for a logical command (uuid5), so a replayed fan-out or slot collapses."""
+    return str(uuid.uuid5(_ID_NAMESPACE, "/".join(parts)))
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str = Field(default_factory=_new_id, description="Unique id; the idempotency key.")
+    occurred_at: datetime = Field(default_factory=_now, description="When it happened (UTC).")
+
+
+# -- customers.events.v1 ---------------------------------------------------------------------------
+
+
+class CustomerCreated(Message):
+    type: Literal["CustomerCreated"] = "CustomerCreated"
+    customer_id: uuid.UUID = Field(description="The new customer's id (also the Kafka key).")
+    name: str = Field(description="Customer name.")
+
+
+class CustomerUpdated(Message):
+    type: Literal["CustomerUpdated"] = "CustomerUpdated"
+    customer_id: uuid.UUID
+    changed_fields: list[str] = Field(default_factory=list, description="Names of changed fields.")
+    credentials_changed: bool = Field(
+        False, description="True when base URL, client id/secret or entity id changed: triggers a sync."
+    )
+    active: bool = Field(True, description="Whether the customer is active after the change.")
+
+
+class CustomerDeleted(Message):
+    type: Literal["CustomerDeleted"] = "CustomerDeleted"
+    customer_id: uuid.UUID
+
+
+CustomerEvent = Annotated[
+    CustomerCreated | CustomerUpdated | CustomerDeleted, Field(discriminator="type")
+]
+customer_event_adapter: TypeAdapter[CustomerEvent] = TypeAdapter(CustomerEvent)
+
+
+# -- workflow-sync.commands.v1 / sync-all / retry / dlq -------------------------------------------
+
+
+class SyncCustomerWorkflows(Message):
+    type: Literal["SyncCustomerWorkflows"] = "SyncCustomerWorkflows"
+    customer_id: uuid.UUID = Field(description="Customer to sync (also the Kafka key).")
+    reason: SyncReason = Field(description="Why the sync was requested.")
+    requested_at: datetime = Field(
+        default_factory=_now,
+        description="A successful sync that started after this instant makes the command a no-op.",
+    )
+    force: bool = Field(False, description="Skip coalescing and override the deletion guard.")
+    replay_of: uuid.UUID | None = Field(None, description="The failed run this command replays.")
+
+
+class SyncAllCustomers(Message):
+    type: Literal["SyncAllCustomers"] = "SyncAllCustomers"
+    reason: SyncReason = Field(description="hourly / nightly / manual / cli.")
+    slot: str = Field(description="The schedule slot (e.g. 2026-11-29T02:00Z) or a request id.")
+    requested_at: datetime = Field(default_factory=_now)
+    force: bool = False
+
+    @classmethod
+    def for_slot(cls, reason: SyncReason, slot: str, *, force: bool = False) -> SyncAllCustomers:
+        return cls(id=deterministic_id("sync-all", reason, slot), reason=reason, slot=slot, force=force)
+
+    def command_for(self, customer_id: uuid.UUID) -> SyncCustomerWorkflows:
+        """The fan-out command for one customer: same id every time this fan-out is replayed."""
+        return SyncCustomerWorkflows(
+            id=deterministic_id("sync-all", self.id, str(customer_id)),
+            customer_id=customer_id,
+            reason=self.reason,
+            requested_at=self.requested_at,
+            force=self.force,
+        )
+
+
+class RetrySync(Message):
+    type: Literal["RetrySync"] = "RetrySync"
+    command: SyncCustomerWorkflows = Field(description="The command to run again.")
+    attempt: int = Field(ge=2, description="The attempt number this retry will be (2 = first retry).")
+    not_before: datetime = Field(description="Do not run before this instant.")
+    last_error: str = Field("", description="Why the previous attempt failed.")
+    failed_run_id: uuid.UUID | None = None
+
+
+class SyncDeadLettered(Message):
+    type: Literal["SyncDeadLettered"] = "SyncDeadLettered"
+    command: SyncCustomerWorkflows
+    attempts: int = Field(description="Attempts made.")
+    error_kind: Literal["transient", "permanent"]
+    error: str = Field(description="The last error, one line, no secrets.")
+    failed_run_id: uuid.UUID | None = None
+
+
+# -- workflow-sync.events.v1 -------------------------------------------------------------------
+
+
+class SyncStatsPayload(BaseModel):
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    total: int = 0
+    errors: int = 0
+
+
+class WorkflowSyncCompleted(Message):
+    type: Literal["WorkflowSyncCompleted"] = "WorkflowSyncCompleted"
+    customer_id: uuid.UUID
+    run_id: uuid.UUID | None
+    command_id: str | None
+    status: Literal["succeeded", "skipped", "deletes_blocked"]
+    stats: SyncStatsPayload
+
+
+class WorkflowSyncFailed(Message):
+    type: Literal["WorkflowSyncFailed"] = "WorkflowSyncFailed"
+    customer_id: uuid.UUID
+    run_id: uuid.UUID | None
+    command_id: str | None
+    error_kind: Literal["transient", "permanent"]
+    error: str
+    attempt: int
+    will_retry: bool
+
+
+class WorkflowsChanged(Message):
+    type: Literal["WorkflowsChanged"] = "WorkflowsChanged"
+    customer_id: uuid.UUID
+    run_id: uuid.UUID | None
+    created: list[int] = Field(default_factory=list, description="Zuora ids inserted.")
+    updated: list[int] = Field(default_factory=list, description="Zuora ids whose content changed.")
+    deleted: list[int] = Field(default_factory=list, description="Zuora ids removed.")
+
+
+SyncEvent = Annotated[
+    WorkflowSyncCompleted | WorkflowSyncFailed | WorkflowsChanged, Field(discriminator="type")
+]
+sync_event_adapter: TypeAdapter[SyncEvent] = TypeAdapter(SyncEvent)

@@ -1,0 +1,114 @@
+"""Read-only views: `zuora-sync workflows list` and `zuora-sync runs list`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sqlalchemy import select
+from workflow_store.customers import resolve_customer
+from workflow_store.models import Customer, StoredWorkflow, SyncRun
+
+from zuora_sync_cli.context import CliContext
+from zuora_sync_cli.output import print_json, print_table
+
+RUN_STATUSES = ("running", "succeeded", "failed", "skipped", "deletes_blocked")
+
+
+async def list_workflows(ctx: CliContext, args: argparse.Namespace) -> int:
+    async with ctx.sessions() as session:
+        customer = await resolve_customer(session, args.customer)
+        rows = (
+            await session.scalars(
+                select(StoredWorkflow)
+                .where(StoredWorkflow.customer_id == customer.id)
+                .order_by(StoredWorkflow.name, StoredWorkflow.zuora_id)
+            )
+        ).all()
+        views: list[dict[str, Any]] = [
+            {
+                "zuora_id": w.zuora_id,
+                "name": w.name,
+                "status": w.status,
+                "active_version": w.active_version,
+                "callout_trigger": w.callout_trigger,
+                "ondemand_trigger": w.ondemand_trigger,
+                "scheduled_trigger": w.scheduled_trigger,
+                "interval": w.interval,
+                "timezone": w.timezone,
+                "zuora_updated_at": w.zuora_updated_at,
+                "last_synced_at": customer.last_successful_sync_at,
+            }
+            for w in rows
+        ]
+    if args.json:
+        print_json(views)
+    else:
+        print_table(views, ["zuora_id", "name", "status", "active_version", "interval",
+                            "zuora_updated_at"])
+    return 0
+
+
+def run_view(run: SyncRun, customer_name: str) -> dict[str, Any]:
+    return {
+        "id": str(run.id),
+        "customer": customer_name,
+        "customer_id": str(run.customer_id),
+        "command_id": run.command_id,
+        "reason": run.reason,
+        "attempt": run.attempt,
+        "status": run.status,
+        "pages": run.pages,
+        "created": run.created,
+        "updated": run.updated,
+        "deleted": run.deleted,
+        "unchanged": run.unchanged,
+        "total": run.total,
+        "blocked_deletes": run.blocked_deletes,
+        "error_kind": run.error_kind,
+        "error": run.error_message,
+        "skip_reason": run.skip_reason,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_ms": run.duration_ms,
+    }
+
+
+async def list_runs(ctx: CliContext, args: argparse.Namespace) -> int:
+    async with ctx.sessions() as session:
+        stmt = (
+            select(SyncRun, Customer.name)
+            .join(Customer, Customer.id == SyncRun.customer_id)
+            .order_by(SyncRun.started_at.desc())
+            .limit(args.limit)
+        )
+        if args.customer:
+            customer = await resolve_customer(session, args.customer)
+            stmt = stmt.where(SyncRun.customer_id == customer.id)
+        if args.status:
+            stmt = stmt.where(SyncRun.status == args.status)
+        views = [run_view(run, name) for run, name in (await session.execute(stmt)).tuples()]
+    if args.json:
+        print_json(views)
+    else:
+        print_table(views, ["id", "customer", "reason", "attempt", "status", "created",
+                            "updated", "deleted", "total", "started_at", "error"])
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p_wf = sub.add_parser("workflows", help="read the stored workflows")
+    wf_verbs = p_wf.add_subparsers(dest="verb", required=True, metavar="VERB")
+    p = wf_verbs.add_parser("list", help="list a customer's stored workflows")
+    p.add_argument("--customer", required=True, help="customer name or id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=list_workflows)
+
+    p_runs = sub.add_parser("runs", help="sync run history")
+    run_verbs = p_runs.add_subparsers(dest="verb", required=True, metavar="VERB")
+    p = run_verbs.add_parser("list", help="list sync runs, newest first")
+    p.add_argument("--customer", help="customer name or id")
+    p.add_argument("--status", choices=RUN_STATUSES)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=list_runs)
