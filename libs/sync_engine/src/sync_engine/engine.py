@@ -1,4 +1,4 @@
-"""The sync of one customer: list its Zuora workflows, reconcile them into the store, record the run.
+"""The sync of one customer: list its Zuora workflows, reconcile them into the store, record it.
 
 Safety rules (ARCHITECTURE.md section 5):
 - a request already covered by a successful sync that started after it is skipped (coalescing);
@@ -98,6 +98,8 @@ class WorkflowSyncEngine:
             allowed_base_urls=self._allowed_base_urls,
             timeout=self._settings.zuora_timeout_seconds,
             max_retries=self._settings.zuora_max_retries,
+            backoff_base=self._settings.zuora_backoff_base_seconds,
+            backoff_cap=self._settings.zuora_backoff_cap_seconds,
         )
 
     async def sync_customer(self, request: SyncRequest) -> SyncOutcome:
@@ -272,7 +274,7 @@ class WorkflowSyncEngine:
                 StoredWorkflow.customer_id == customer_id
             )
         )
-        return {int(zid): h for zid, h in result.tuples()}
+        return {int(zid): h for zid, h in result.all()}
 
     @staticmethod
     def _upsert_statement(session: AsyncSession) -> Any:
@@ -388,7 +390,9 @@ class WorkflowSyncEngine:
                     customer.last_sync_error = message
                     if isinstance(exc, AuthenticationError):
                         customer.credential_status = "invalid"
-        except Exception:  # the database itself may be what failed; the caller still gets the outcome
+        except (
+            Exception
+        ):  # the database itself may be what failed; the caller still gets the outcome
             logger.warning("Could not record the failed sync run", exc_info=True)
         return outcome
 
@@ -403,7 +407,8 @@ class WorkflowSyncEngine:
             "status": outcome.status.value,
             "pages": outcome.stats.pages,
             "duration_ms": outcome.duration_ms,
-            **outcome.stats.as_dict(),
+            # LogRecord reserves "created"; prefix every stat so the names stay parallel.
+            **{f"workflows_{k}": v for k, v in outcome.stats.as_dict().items()},
         }
         if outcome.status is RunStatus.FAILED:
             fields["error_kind"] = outcome.error_kind.value if outcome.error_kind else None

@@ -90,8 +90,15 @@ async def list_(ctx: CliContext, args: argparse.Namespace) -> int:
     else:
         print_table(
             views,
-            ["name", "id", "base_url", "active", "credential_status", "last_sync_status",
-             "last_sync_at"],
+            [
+                "name",
+                "id",
+                "base_url",
+                "active",
+                "credential_status",
+                "last_sync_status",
+                "last_sync_at",
+            ],
         )
     return 0
 

@@ -44,8 +44,9 @@ async def list_workflows(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.json:
         print_json(views)
     else:
-        print_table(views, ["zuora_id", "name", "status", "active_version", "interval",
-                            "zuora_updated_at"])
+        print_table(
+            views, ["zuora_id", "name", "status", "active_version", "interval", "zuora_updated_at"]
+        )
     return 0
 
 
@@ -87,12 +88,26 @@ async def list_runs(ctx: CliContext, args: argparse.Namespace) -> int:
             stmt = stmt.where(SyncRun.customer_id == customer.id)
         if args.status:
             stmt = stmt.where(SyncRun.status == args.status)
-        views = [run_view(run, name) for run, name in (await session.execute(stmt)).tuples()]
+        views = [run_view(run, name) for run, name in (await session.execute(stmt)).all()]
     if args.json:
         print_json(views)
     else:
-        print_table(views, ["id", "customer", "reason", "attempt", "status", "created",
-                            "updated", "deleted", "total", "started_at", "error"])
+        print_table(
+            views,
+            [
+                "id",
+                "customer",
+                "reason",
+                "attempt",
+                "status",
+                "created",
+                "updated",
+                "deleted",
+                "total",
+                "started_at",
+                "error",
+            ],
+        )
     return 0
 
 

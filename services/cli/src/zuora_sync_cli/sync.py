@@ -1,4 +1,4 @@
-"""`zuora-sync sync-workflows`: run the engine here (--inline) or publish commands for the workers."""
+"""`zuora-sync sync-workflows`: run the engine here (--inline) or publish commands to workers."""
 
 from __future__ import annotations
 
@@ -59,8 +59,17 @@ async def _inline(ctx: CliContext, args: argparse.Namespace) -> int:
     else:
         print_table(
             views,
-            ["customer", "status", "created", "updated", "deleted", "unchanged", "total",
-             "errors", "duration_ms"],
+            [
+                "customer",
+                "status",
+                "created",
+                "updated",
+                "deleted",
+                "unchanged",
+                "total",
+                "errors",
+                "duration_ms",
+            ],
         )
     for view in failed:
         sys.stderr.write(f"zuora-sync: {view['customer']}: {view['status']}: {view.get('error')}\n")

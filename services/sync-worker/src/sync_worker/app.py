@@ -42,6 +42,7 @@ from sync_worker.settings import WorkerSettings
 logger = logging.getLogger("sync_worker")
 
 T = TypeVar("T")
+Handler = Callable[[KafkaMessage], Awaitable[None]]
 
 
 class WorkerRuntime:
@@ -146,29 +147,35 @@ def build_app(
         "max_poll_interval_ms": worker.max_poll_interval_ms,
         **kafka.consumer_options(),
     }
-    parallel: dict[str, Any] = (
-        {"max_workers": worker.concurrency} if worker.concurrency > 1 else {}
-    )
+    parallel: dict[str, Any] = {"max_workers": worker.concurrency} if worker.concurrency > 1 else {}
 
-    @broker.subscriber(topics.SYNC_COMMANDS, **options, **parallel)
+    def subscribe(topic: str, handler: Handler, **extra: Any) -> None:
+        # FastStream's overloads cannot type **kwargs; the options come from typed settings above.
+        register: Callable[[Handler], object] = broker.subscriber(topic, **options, **extra)
+        register(handler)
+
     async def on_sync_command(msg: KafkaMessage) -> None:
         """SyncCustomerWorkflows: sync one customer."""
         await runtime.process(msg, _parser(SyncCustomerWorkflows), runtime.handler.on_command)
 
-    @broker.subscriber(topics.SYNC_RETRY, **options, **parallel)
     async def on_sync_retry(msg: KafkaMessage) -> None:
         """RetrySync: run a transiently failed sync again once it is due."""
         await runtime.process(msg, _parser(RetrySync), runtime.handler.on_retry)
 
-    @broker.subscriber(topics.SYNC_ALL, **options)
     async def on_sync_all(msg: KafkaMessage) -> None:
         """SyncAllCustomers: fan out one command per active customer."""
         await runtime.process(msg, _parser(SyncAllCustomers), runtime.handler.on_sync_all)
 
-    @broker.subscriber(topics.CUSTOMER_EVENTS, **options)
     async def on_customer_event(msg: KafkaMessage) -> None:
         """CustomerCreated / CustomerUpdated (credentials changed): sync that customer."""
-        await runtime.process(msg, _parser(customer_event_adapter), runtime.handler.on_customer_event)
+        await runtime.process(
+            msg, _parser(customer_event_adapter), runtime.handler.on_customer_event
+        )
+
+    subscribe(topics.SYNC_COMMANDS, on_sync_command, **parallel)
+    subscribe(topics.SYNC_RETRY, on_sync_retry, **parallel)
+    subscribe(topics.SYNC_ALL, on_sync_all)
+    subscribe(topics.CUSTOMER_EVENTS, on_customer_event)
 
     app = FastStream(broker)
 
@@ -176,8 +183,10 @@ def build_app(
     async def _start() -> None:
         await ensure_topics(kafka)
         await runtime.start()
-        logger.info("Sync worker starting", extra={"group_id": worker.group_id,
-                                                    "concurrency": worker.concurrency})
+        logger.info(
+            "Sync worker starting",
+            extra={"group_id": worker.group_id, "concurrency": worker.concurrency},
+        )
 
     @app.after_shutdown
     async def _stop() -> None:

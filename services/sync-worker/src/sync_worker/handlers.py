@@ -96,9 +96,7 @@ class SyncCommandHandler:
         customer_ids = await self._active_customer_ids()
         await asyncio.gather(
             *(
-                self._publish(
-                    topics.SYNC_COMMANDS, request.command_for(cid), key=str(cid)
-                )
+                self._publish(topics.SYNC_COMMANDS, request.command_for(cid), key=str(cid))
                 for cid in customer_ids
             )
         )
@@ -122,7 +120,7 @@ class SyncCommandHandler:
         )
         await self._sync_once(CUSTOMER_EVENTS, event.id, command, attempt=1)
 
-    # -- the common path ----------------------------------------------------------------------------
+    # -- the common path ---------------------------------------------------------------------
 
     async def _sync_once(
         self, consumer: str, message_id: str, command: SyncCustomerWorkflows, *, attempt: int
@@ -210,7 +208,7 @@ class SyncCommandHandler:
                 customer_id=command.customer_id,
                 run_id=outcome.run_id,
                 command_id=command.id,
-                status=outcome.status.value,  # type: ignore[arg-type]
+                status=outcome.status.value,
                 stats=SyncStatsPayload(**stats),
             ),
             key=key,

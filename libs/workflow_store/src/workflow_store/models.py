@@ -1,0 +1,280 @@
+"""SQLAlchemy 2 models of the workflow store (PostgreSQL and SQLite).
+
+Schema changes go through Alembic migrations in ``workflow_store/migrations``; ``check()`` in
+``workflow_store.migrate`` fails when these models and the migrations drift apart.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+    false,
+    text,
+    true,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "Base",
+    "Customer",
+    "OutboxMessage",
+    "ProcessedMessage",
+    "StoredWorkflow",
+    "SyncRun",
+    "UTCDateTime",
+    "utcnow",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, tz-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that stores UTC and always returns tz-aware UTC values.
+
+    SQLite has no time zone support: values are stored as naive UTC and come back naive, so
+    they are converted on the way in and marked UTC on the way out. A naive input value is
+    taken to be UTC already (the same on both dialects, whatever the server's time zone).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            value = value.replace(tzinfo=UTC)
+        else:
+            value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        uuid.UUID: Uuid(),
+        dict[str, Any]: JSONType,
+    }
+
+
+class Customer(Base):
+    """One Zuora tenant with its OAuth client credentials (secret encrypted at rest)."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    base_url: Mapped[str] = mapped_column(String(255), nullable=False)
+    client_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    client_secret_encrypted: Mapped[str] = mapped_column(Text, nullable=False)
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=true()
+    )
+    credential_status: Mapped[str] = mapped_column(
+        String(20), nullable=False, default="unknown", server_default="unknown"
+    )
+    last_sync_status: Mapped[str | None] = mapped_column(String(20))
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_sync_error: Mapped[str | None] = mapped_column(Text)
+    last_successful_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+    workflows: Mapped[list[StoredWorkflow]] = relationship(
+        back_populates="customer",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+    sync_runs: Mapped[list[SyncRun]] = relationship(
+        back_populates="customer",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+
+    def __repr__(self) -> str:
+        # Deliberately leaves out client_secret_encrypted (and client_id).
+        return (
+            f"Customer(id={self.id!s}, name={self.name!r}, base_url={self.base_url!r}, "
+            f"active={self.active!r}, credential_status={self.credential_status!r}, "
+            f"last_sync_status={self.last_sync_status!r})"
+        )
+
+
+class StoredWorkflow(Base):
+    """The local copy of one Zuora workflow of one customer."""
+
+    __tablename__ = "workflows"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "zuora_id"),
+        Index("ix_workflows_customer_id_name", "customer_id", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    zuora_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(String(32))
+    active_version_id: Mapped[int | None] = mapped_column(BigInteger)
+    active_version: Mapped[str | None] = mapped_column(String(64))
+    active_version_status: Mapped[str | None] = mapped_column(String(32))
+    active_version_type: Mapped[str | None] = mapped_column(String(64))
+    callout_trigger: Mapped[bool | None] = mapped_column(Boolean)
+    ondemand_trigger: Mapped[bool | None] = mapped_column(Boolean)
+    scheduled_trigger: Mapped[bool | None] = mapped_column(Boolean)
+    interval: Mapped[str | None] = mapped_column(String(128))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    priority: Mapped[str | None] = mapped_column(String(16))
+    zuora_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    zuora_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    last_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+    customer: Mapped[Customer] = relationship(back_populates="workflows", lazy="raise")
+
+    def __repr__(self) -> str:
+        return (
+            f"StoredWorkflow(id={self.id!r}, customer_id={self.customer_id!s}, "
+            f"zuora_id={self.zuora_id!r}, name={self.name!r}, status={self.status!r})"
+        )
+
+
+class SyncRun(Base):
+    """One attempt to sync one customer's workflows."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        Index("ix_sync_runs_status_started_at", "status", "started_at"),
+        Index("ix_sync_runs_customer_id_started_at", "customer_id", "started_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    command_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(String(20), nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    forced: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    skip_reason: Mapped[str | None] = mapped_column(Text)
+    pages: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    created: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    updated: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    deleted: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    unchanged: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    total: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    blocked_deletes: Mapped[int | None] = mapped_column(Integer)
+    error_kind: Mapped[str | None] = mapped_column(String(20))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    zuora_request_id: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    replay_of: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+
+    customer: Mapped[Customer] = relationship(back_populates="sync_runs", lazy="raise")
+
+    def __repr__(self) -> str:
+        return (
+            f"SyncRun(id={self.id!s}, customer_id={self.customer_id!s}, reason={self.reason!r}, "
+            f"attempt={self.attempt!r}, status={self.status!r})"
+        )
+
+
+class OutboxMessage(Base):
+    """An event waiting to be published (transactional outbox)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "ix_outbox_pending",
+            "sent_at",
+            "created_at",
+            postgresql_where=text("sent_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
+    topic: Mapped[str] = mapped_column(String(200), nullable=False)
+    key: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    headers: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return (
+            f"OutboxMessage(id={self.id!s}, topic={self.topic!r}, key={self.key!r}, "
+            f"sent_at={self.sent_at!r}, attempts={self.attempts!r})"
+        )
+
+
+class ProcessedMessage(Base):
+    """A message a consumer has already handled (idempotent consumers)."""
+
+    __tablename__ = "processed_messages"
+
+    consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"ProcessedMessage(consumer={self.consumer!r}, message_id={self.message_id!r})"

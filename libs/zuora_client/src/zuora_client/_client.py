@@ -1,0 +1,304 @@
+"""ZuoraClient: OAuth, retries, paging and parsing over one httpx.AsyncClient."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from ._auth import TokenCache, TokenKey, default_token_cache
+from ._errors import (
+    REQUEST_ID_HEADER,
+    AuthenticationError,
+    InvalidResponseError,
+    RateLimitError,
+    TransportError,
+    ZuoraError,
+    error_from_response,
+    scrub,
+)
+from ._hosts import check_base_url
+from ._models import Workflow, WorkflowPage, ZuoraCredentials
+from ._paging import Listing, check_page_length
+from ._retry import RetryPolicy, is_retryable_exception, retry_after_seconds
+
+logger = logging.getLogger("zuora_client")
+
+USER_AGENT = "zuora-workflow-sync/0.1"
+DEFAULT_TOKEN_LIFETIME = 3600.0
+
+
+@dataclass
+class ClientStats:
+    """Counters of one client instance."""
+
+    requests: int = 0  # every HTTP request sent, token requests and retries included
+    token_requests: int = 0  # requests to /oauth/token
+    retries: int = 0  # attempts repeated after a retryable failure (not the 401 refresh)
+    pages: int = 0  # list pages received and accepted
+
+
+class ZuoraClient:
+    """Async client for the Zuora Workflow REST endpoints.
+
+    Use as ``async with ZuoraClient(creds) as client: ...`` (or call :meth:`aclose`). The
+    constructor validates ``creds.base_url`` against :data:`OFFICIAL_BASE_URLS` plus
+    ``allowed_base_urls`` and raises BaseUrlNotAllowedError before any request.
+    """
+
+    def __init__(
+        self,
+        credentials: ZuoraCredentials,
+        *,
+        allowed_base_urls: Iterable[str] = (),
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        transport: httpx.AsyncBaseTransport | None = None,
+        token_cache: TokenCache | None = None,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        max_retry_wait: float = 120.0,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+        max_pages: int = 10_000,
+        max_connections: int = 8,
+    ) -> None:
+        if max_pages < 1:
+            raise ValueError("max_pages must be >= 1")
+        self._base_url = check_base_url(credentials.base_url, allowed_base_urls)
+        self._credentials = credentials
+        self._policy = RetryPolicy(max_retries, backoff_base, backoff_cap, max_retry_wait)
+        self._token_cache = token_cache if token_cache is not None else default_token_cache()
+        self._token_key: TokenKey = (self._base_url, credentials.client_id, credentials.entity_id)
+        self._sleep: Callable[[float], Awaitable[Any]] = (
+            sleep if sleep is not None else asyncio.sleep
+        )
+        self._max_pages = max_pages
+        self._random = random.Random()  # noqa: S311 - jitter, not cryptography
+        self.stats = ClientStats()
+        self._http = httpx.AsyncClient(
+            base_url=self._base_url,
+            transport=transport,
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            follow_redirects=False,
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The normalised base URL (no trailing slash)."""
+        return self._base_url
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"ZuoraClient(base_url={self._base_url!r}, client_id={self._credentials.client_id!r})"
+        )
+
+    # ------------------------------------------------------------------ public API
+
+    def iter_pages(self, page_length: int = 50) -> AsyncIterator[WorkflowPage]:
+        """Pages of ``GET /workflows`` from page 1; each page holds only ids new in this
+        listing. Raises ValueError at once unless 1 <= page_length <= 50."""
+        check_page_length(page_length)
+        return self._iter_pages(page_length)
+
+    async def _iter_pages(self, page_length: int) -> AsyncIterator[WorkflowPage]:
+        listing = Listing(max_pages=self._max_pages)
+        while not listing.done:
+            body = await self._get_json(
+                "/workflows", params={"page": listing.page, "page_length": page_length}
+            )
+            page = listing.accept(body)
+            self.stats.pages += 1
+            yield page
+
+    async def iter_workflows(self, page_length: int = 50) -> AsyncIterator[Workflow]:
+        """Every workflow of the tenant, each id once."""
+        async for page in self.iter_pages(page_length):
+            for workflow in page.workflows:
+                yield workflow
+
+    async def list_workflows(self, page_length: int = 50) -> list[Workflow]:
+        """The complete listing, or an exception: never a partial list."""
+        return [wf async for wf in self.iter_workflows(page_length)]
+
+    async def get_workflow(self, workflow_id: int) -> Workflow:
+        """``GET /workflows/{id}``; an unknown id raises NotFoundError."""
+        if isinstance(workflow_id, bool) or not isinstance(workflow_id, int) or workflow_id < 0:
+            raise ValueError(f"workflow_id must be a non-negative int, got {workflow_id!r}")
+        body = await self._get_json(f"/workflows/{workflow_id}")
+        return Workflow.from_api(body, where=f"workflow {workflow_id}")
+
+    async def check_credentials(self) -> None:
+        """Request a fresh token (ignoring the cache; cached on success). Raises
+        AuthenticationError / PermissionDeniedError / RateLimitError / ServerError /
+        TransportError on failure."""
+        await self._token_cache.fetch_fresh(self._token_key, self._fetch_token)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _headers(self, token: str | None = None) -> dict[str, str]:
+        headers = {"Zuora-Track-Id": uuid.uuid4().hex}
+        if self._credentials.entity_id:
+            headers["Zuora-Entity-Ids"] = self._credentials.entity_id
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    def _secrets(self, token: str | None = None) -> tuple[str, ...]:
+        secret = self._credentials.client_secret.get_secret_value()
+        return (secret, token) if token else (secret,)
+
+    async def _get_token(self) -> str:
+        return await self._token_cache.get_or_fetch(self._token_key, self._fetch_token)
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        data = {
+            "client_id": self._credentials.client_id,
+            "client_secret": self._credentials.client_secret.get_secret_value(),
+            "grant_type": "client_credentials",
+        }
+
+        def send() -> Awaitable[httpx.Response]:
+            self.stats.token_requests += 1
+            return self._http.post("/oauth/token", data=data, headers=self._headers())
+
+        response = await self._execute(send, what="POST /oauth/token", token_endpoint=True)
+        body = _json_body(response, "POST /oauth/token", self._secrets())
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise InvalidResponseError(
+                "POST /oauth/token: response has no access_token",
+                status_code=response.status_code,
+                request_id=response.headers.get(REQUEST_ID_HEADER),
+            )
+        expires_in = body.get("expires_in")
+        if isinstance(expires_in, str):
+            try:
+                expires_in = float(expires_in)
+            except ValueError:
+                expires_in = None
+        if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
+            expires_in = DEFAULT_TOKEN_LIFETIME
+        return token, max(0.0, float(expires_in))
+
+    async def _get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET with a bearer token; on a 401 refresh the token once and retry once."""
+        what = f"GET {path}"
+        for refreshed in (False, True):
+            token = await self._get_token()
+
+            def send(token: str = token) -> Awaitable[httpx.Response]:
+                return self._http.get(path, params=params, headers=self._headers(token))
+
+            try:
+                response = await self._execute(send, what=what, token=token)
+            except AuthenticationError as exc:
+                if refreshed or exc.status_code != 401:
+                    raise
+                logger.info("%s: 401, refreshing the token once", what)
+                self._token_cache.invalidate(self._token_key, token)
+                continue
+            return _json_body(response, what, self._secrets(token))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _execute(
+        self,
+        send: Callable[[], Awaitable[httpx.Response]],
+        *,
+        what: str,
+        token_endpoint: bool = False,
+        token: str | None = None,
+    ) -> httpx.Response:
+        """Send with the retry policy; return a 2xx response or raise the typed error."""
+        attempt = 0
+        while True:
+            self.stats.requests += 1
+            error: ZuoraError
+            headers: httpx.Headers | None = None
+            try:
+                response = await send()
+            except httpx.RequestError as exc:
+                error = TransportError(
+                    f"{what} failed: {type(exc).__name__}: {scrub(str(exc), self._secrets(token))}",
+                    retryable=is_retryable_exception(exc),
+                )
+            else:
+                if response.is_success:
+                    return response
+                error = error_from_response(
+                    response, what=what, token_endpoint=token_endpoint, secrets=self._secrets(token)
+                )
+                headers = response.headers
+            hint = retry_after_seconds(headers) if headers is not None else None
+            if hint is not None:
+                error.retry_after = hint
+            log_args = (what, error.status_code, error.request_id, attempt + 1)
+            if not error.retryable or attempt >= self._policy.max_retries:
+                logger.warning(
+                    "%s failed: status=%s zuora_request_id=%s attempt=%d (giving up): %s",
+                    *log_args,
+                    error.message,
+                )
+                raise error
+            if self._policy.hint_too_long(hint):
+                logger.warning(
+                    "%s failed: status=%s zuora_request_id=%s attempt=%d: server asks to wait "
+                    "%.0fs (> max_retry_wait)",
+                    *log_args,
+                    hint,
+                )
+                raise RateLimitError(
+                    f"{what}: server asked to wait {hint:.0f}s, more than max_retry_wait="
+                    f"{self._policy.max_retry_wait:.0f}s ({error.message})",
+                    status_code=error.status_code,
+                    request_id=error.request_id,
+                    body=error.body,
+                    retry_after=hint,
+                )
+            delay = self._policy.wait(attempt, hint, self._random.uniform)
+            logger.info(
+                "%s failed: status=%s zuora_request_id=%s attempt=%d; retrying in %.2fs",
+                *log_args,
+                delay,
+            )
+            attempt += 1
+            self.stats.retries += 1
+            await self._sleep(delay)
+
+
+def _json_body(response: httpx.Response, what: str, secrets: tuple[str, ...]) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        snippet = scrub(response.text[:200], secrets)
+        raise InvalidResponseError(
+            f"{what}: response is not JSON ({response.headers.get('content-type', 'no type')})",
+            status_code=response.status_code,
+            request_id=response.headers.get(REQUEST_ID_HEADER),
+            body=snippet,
+        ) from None

@@ -1,0 +1,81 @@
+"""Interpretation of one ``GET /workflows`` page and the listing's termination rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._errors import InvalidResponseError, PaginationError
+from ._models import Workflow, WorkflowPage
+
+MAX_PAGE_LENGTH = 50
+
+
+def check_page_length(page_length: int) -> int:
+    if isinstance(page_length, bool) or not isinstance(page_length, int):
+        raise TypeError("page_length must be an int")
+    if not 1 <= page_length <= MAX_PAGE_LENGTH:
+        raise ValueError(f"page_length must be between 1 and {MAX_PAGE_LENGTH}, got {page_length}")
+    return page_length
+
+
+def has_next_page(body: dict[str, Any], page: int) -> bool:
+    """True when ``pagination.next_page`` is a non-empty URL or a page number.
+
+    Missing/null ``pagination`` or a missing/null/empty ``next_page`` ends the listing. We only
+    look at whether a next page exists; its number is computed, its URL is never followed.
+    """
+    pagination = body.get("pagination")
+    if pagination is None:
+        return False
+    if not isinstance(pagination, dict):
+        raise InvalidResponseError(f"page {page}: 'pagination' is not an object")
+    next_page = pagination.get("next_page")
+    if next_page is None or next_page is False:
+        return False
+    if isinstance(next_page, str):
+        return bool(next_page.strip())
+    if isinstance(next_page, int):  # bool True included
+        return True
+    raise InvalidResponseError(f"page {page}: 'pagination.next_page' is neither a URL nor a number")
+
+
+@dataclass
+class Listing:
+    """State of one listing: the ids seen so far and the page to fetch next."""
+
+    max_pages: int
+    page: int = 1
+    seen: set[int] = field(default_factory=set)
+    done: bool = False
+
+    def accept(self, body: Any) -> WorkflowPage:
+        """Parse the body of page ``self.page`` and advance. Raises on a malformed body, on a
+        page adding no new id, and when another page would exceed ``max_pages``."""
+        number = self.page
+        if not isinstance(body, dict):
+            raise InvalidResponseError(f"page {number}: response body is not a JSON object")
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise InvalidResponseError(f"page {number}: 'data' is not a list")
+        items = [
+            Workflow.from_api(item, where=f"workflow item {index} on page {number}")
+            for index, item in enumerate(data)
+        ]
+        new: list[Workflow] = []
+        for workflow in items:
+            if workflow.id not in self.seen:
+                self.seen.add(workflow.id)
+                new.append(workflow)
+        if items and not new:
+            raise PaginationError(
+                f"page {number} added no new workflow id ({len(items)} items, all seen before): "
+                "the server is repeating pages"
+            )
+        if not items or not has_next_page(body, number):
+            self.done = True
+        elif number >= self.max_pages:
+            raise PaginationError(f"listing did not end within max_pages={self.max_pages} pages")
+        else:
+            self.page = number + 1
+        return WorkflowPage(number=number, workflows=new, item_count=len(items))
