@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-pytest_plugins = ["zuora_sandbox.testing"]
+pytest_plugins = ["zuora_sandbox.testing", "event_bus.testing"]
 
 _ADMIN_URL = os.environ.get(
     "TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

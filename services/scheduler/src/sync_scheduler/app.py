@@ -1,0 +1,103 @@
+"""APScheduler wiring: one cron job per schedule, each emitting its slot's sync-all command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from event_bus.broker import KafkaPublisher
+from event_bus.topics import TopicsNotReadyError, ensure_topics
+from sync_messages import SyncReason
+
+from sync_scheduler.emitter import SyncAllEmitter, kafka_publish
+from sync_scheduler.settings import SchedulerSettings
+from sync_scheduler.slots import make_trigger, next_fire_times, previous_fire_time, schedules
+
+__all__ = ["build_scheduler", "fire", "run"]
+
+log = logging.getLogger(__name__)
+
+
+async def fire(
+    emitter: SyncAllEmitter,
+    reason: SyncReason,
+    trigger: CronTrigger,
+    now: datetime | None = None,
+) -> bool:
+    """The job body: emit for the firing being run (its scheduled time, not the current time)."""
+    now = now or datetime.now(UTC)
+    scheduled = previous_fire_time(trigger, now)
+    if scheduled is None:  # pragma: no cover - APScheduler only runs a job after a fire time
+        log.error("No %s fire time at or before %s; nothing emitted", reason, now.isoformat())
+        return False
+    return await emitter.emit(reason, scheduled)
+
+
+def build_scheduler(settings: SchedulerSettings, emitter: SyncAllEmitter) -> AsyncIOScheduler:
+    """An unstarted scheduler with the hourly and nightly jobs.
+
+    ``coalesce``: runs missed while the process was busy collapse into one; ``max_instances=1``:
+    a slot still retrying never overlaps the next one of the same schedule;
+    ``misfire_grace_time``: a firing more late than the publish grace is skipped.
+    """
+    scheduler = AsyncIOScheduler(
+        timezone=settings.timezone,
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": max(1, int(settings.publish_grace_seconds)),
+        },
+    )
+    for reason, crontab in schedules(settings):
+        trigger = make_trigger(crontab, settings.timezone)
+        scheduler.add_job(
+            fire,
+            trigger=trigger,
+            args=[emitter, reason, trigger],
+            id=f"sync-all-{reason}",
+            name=f"{reason} sync-all ({crontab} {settings.timezone})",
+            replace_existing=True,
+        )
+    return scheduler
+
+
+async def _ensure_topics_in_background(settings: SchedulerSettings) -> None:
+    """Create missing topics; keep trying while Kafka is down (the scheduler runs regardless)."""
+    while True:
+        try:
+            await ensure_topics(settings.kafka, wait_seconds=10.0)
+            return
+        except TopicsNotReadyError as exc:
+            log.warning("Kafka topics not ensured yet, retrying: %s", exc)
+        except Exception as exc:  # never let topic creation take the scheduler down
+            log.warning("Creating Kafka topics failed, retrying: %r", exc)
+        await asyncio.sleep(5)
+
+
+async def run(settings: SchedulerSettings, stop: asyncio.Event) -> None:
+    """Run the scheduler until ``stop`` is set, then shut down cleanly."""
+    publisher = KafkaPublisher(
+        settings.kafka,
+        component="scheduler",
+        publish_timeout=min(10.0, settings.publish_grace_seconds),
+    )
+    emitter = SyncAllEmitter(kafka_publish(publisher), grace_seconds=settings.publish_grace_seconds)
+    topics_task = asyncio.create_task(_ensure_topics_in_background(settings))
+    scheduler = build_scheduler(settings, emitter)
+    scheduler.start()
+    for reason, when in next_fire_times(settings, count=1):
+        log.info("Next %s sync-all at %s", reason, when.isoformat())
+    try:
+        await stop.wait()
+    finally:
+        log.info("Scheduler stopping")
+        scheduler.shutdown(wait=False)
+        topics_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await topics_task
+        await publisher.close()
+        log.info("Scheduler stopped")

@@ -1,0 +1,45 @@
+"""Scheduler configuration from the environment (``SCHEDULER_*`` and ``KAFKA_*``)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from event_bus.settings import KafkaSettings
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["SchedulerSettings"]
+
+
+class SchedulerSettings(BaseSettings):
+    """When to emit the sync-all commands, and how long to keep trying when Kafka is down."""
+
+    model_config = SettingsConfigDict(env_prefix="SCHEDULER_", extra="ignore")
+
+    hourly_cron: str = Field("0 * * * *", description="Crontab of the hourly sync-all.")
+    nightly_cron: str = Field("0 2 * * *", description="Crontab of the nightly backup sync-all.")
+    timezone: str = Field("UTC", description="IANA time zone the crontabs are read in.")
+    publish_grace_seconds: float = Field(
+        600, gt=0, description="How long to keep retrying one slot's publish while Kafka is down."
+    )
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _valid_crontabs(self) -> SchedulerSettings:
+        for name in ("hourly_cron", "nightly_cron"):
+            expr = getattr(self, name)
+            try:
+                CronTrigger.from_crontab(expr, timezone=self.timezone)
+            except ValueError as exc:
+                raise ValueError(f"{name}: invalid crontab {expr!r}: {exc}") from exc
+        return self
