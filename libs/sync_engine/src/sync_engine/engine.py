@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -296,6 +296,22 @@ class WorkflowSyncEngine:
     async def _start_run_in(
         self, session: AsyncSession, request: SyncRequest
     ) -> tuple[uuid.UUID, datetime]:
+        now = self._clock()
+        # We hold the customer's lock, so a run still marked running was left by a process that
+        # died mid-sync (its lock went with its connection): close it for the record.
+        await session.execute(
+            update(SyncRun)
+            .where(
+                SyncRun.customer_id == request.customer_id,
+                SyncRun.status == RunStatus.RUNNING.value,
+            )
+            .values(
+                status=RunStatus.FAILED.value,
+                error_kind=FailureKind.TRANSIENT.value,
+                error_message="abandoned: the process running this sync stopped before it ended",
+                finished_at=now,
+            )
+        )
         run = SyncRun(
             id=uuid.uuid4(),
             customer_id=request.customer_id,
@@ -304,7 +320,7 @@ class WorkflowSyncEngine:
             attempt=request.attempt,
             forced=request.force,
             status=RunStatus.RUNNING.value,
-            started_at=self._clock(),
+            started_at=now,
             replay_of=request.replay_of,
         )
         session.add(run)

@@ -141,7 +141,6 @@ def build_app(
     runtime = WorkerRuntime(store, kafka, worker, sync)
     broker = make_broker(kafka, component="sync-worker")
     options: dict[str, Any] = {
-        "group_id": worker.group_id,
         "ack_policy": AckPolicy.MANUAL,
         "auto_offset_reset": "earliest",
         "max_poll_interval_ms": worker.max_poll_interval_ms,
@@ -149,9 +148,14 @@ def build_app(
     }
     parallel: dict[str, Any] = {"max_workers": worker.concurrency} if worker.concurrency > 1 else {}
 
-    def subscribe(topic: str, handler: Handler, **extra: Any) -> None:
+    def subscribe(topic: str, handler: Handler, group: str, **extra: Any) -> None:
+        # One consumer group per topic: a member joining one topic does not stop the others
+        # (on a shared group every join rebalances every subscriber of every topic).
+        group_id = f"{worker.group_id}.{group}"
         # FastStream's overloads cannot type **kwargs; the options come from typed settings above.
-        register: Callable[[Handler], object] = broker.subscriber(topic, **options, **extra)
+        register: Callable[[Handler], object] = broker.subscriber(
+            topic, group_id=group_id, **options, **extra
+        )
         register(handler)
 
     async def on_sync_command(msg: KafkaMessage) -> None:
@@ -172,10 +176,10 @@ def build_app(
             msg, _parser(customer_event_adapter), runtime.handler.on_customer_event
         )
 
-    subscribe(topics.SYNC_COMMANDS, on_sync_command, **parallel)
-    subscribe(topics.SYNC_RETRY, on_sync_retry, **parallel)
-    subscribe(topics.SYNC_ALL, on_sync_all)
-    subscribe(topics.CUSTOMER_EVENTS, on_customer_event)
+    subscribe(topics.SYNC_COMMANDS, on_sync_command, "commands", **parallel)
+    subscribe(topics.SYNC_RETRY, on_sync_retry, "retries", **parallel)
+    subscribe(topics.SYNC_ALL, on_sync_all, "sync-all")
+    subscribe(topics.CUSTOMER_EVENTS, on_customer_event, "customer-events")
 
     app = FastStream(broker)
 

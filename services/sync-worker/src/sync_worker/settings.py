@@ -9,7 +9,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WORKER_", extra="ignore")
 
-    group_id: str = Field("sync-worker", description="Kafka consumer group shared by all workers.")
+    group_id: str = Field(
+        "sync-worker",
+        description="Prefix of the consumer groups shared by all workers (one group per topic).",
+    )
     concurrency: int = Field(
         4,
         ge=1,
