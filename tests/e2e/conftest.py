@@ -47,7 +47,7 @@ def dump_logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Iterat
     yield
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
-        print(stack.logs())  # noqa: T201 - shown by pytest for the failed test
+        print(stack.logs())  # shown by pytest for the failed test
 
 
 @pytest.fixture

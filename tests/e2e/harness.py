@@ -93,7 +93,7 @@ class Stack:
     def start(self, name: str, module: str, *args: str, **env: str) -> Process:
         log_path = self.workdir / f"{name}.log"
         handle = log_path.open("ab")
-        popen = subprocess.Popen(  # noqa: S603 - our own modules
+        popen = subprocess.Popen(
             [PYTHON, "-m", module, *args],
             env=self.env(**env),
             stdout=handle,

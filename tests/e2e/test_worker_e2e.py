@@ -1,7 +1,8 @@
-"""Sync workers as real processes over the local Kafka-compatible broker, PostgreSQL and the sandbox."""
+"""Sync workers as real processes over the local Kafka broker, PostgreSQL and the sandbox."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 import pytest
@@ -143,7 +144,7 @@ async def test_transient_failures_retry_then_dead_letter_without_blocking_the_pa
     runs = await runs_of(db, bad_id)
     assert [r.status for r in runs] == ["retry_scheduled", "retry_scheduled", "failed"]
     assert [r.attempt for r in runs] == [1, 2, 3]
-    gaps = [(b.started_at - a.started_at).total_seconds() for a, b in zip(runs, runs[1:])]
+    gaps = [(b.started_at - a.started_at).total_seconds() for a, b in itertools.pairwise(runs)]
     assert all(gap >= 2 for gap in gaps), gaps  # spaced by the backoff
     dlq = await consume_records(stack.kafka_bootstrap, [topics.SYNC_DLQ], expected=1)
     assert len(dlq) == 1
