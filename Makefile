@@ -11,7 +11,7 @@ help:
 
 install:
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet "uv==0.13.9"
-	$(UV) sync --frozen --all-packages
+	$(UV) sync --frozen --all-packages --compile-bytecode
 
 ## The whole suite: unit + integration (real PostgreSQL, sandbox over HTTP, local broker).
 ## pytest exits 5 when it collects nothing; make propagates that as a failure.

@@ -14,7 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-SyncReason = Literal["created", "credentials_changed", "manual", "hourly", "nightly", "cli", "replay"]
+SyncReason = Literal[
+    "created", "credentials_changed", "manual", "hourly", "nightly", "cli", "replay"
+]
 
 # Namespace for deterministic ids: the same logical command always gets the same id.
 _ID_NAMESPACE = uuid.UUID("6f1c2a52-3d0e-4c55-9a57-5b0f0e3c9b11")
@@ -54,7 +56,8 @@ class CustomerUpdated(Message):
     customer_id: uuid.UUID
     changed_fields: list[str] = Field(default_factory=list, description="Names of changed fields.")
     credentials_changed: bool = Field(
-        False, description="True when base URL, client id/secret or entity id changed: triggers a sync."
+        False,
+        description="True when base URL, client id/secret or entity id changed: triggers a sync.",
     )
     active: bool = Field(True, description="Whether the customer is active after the change.")
 
@@ -94,7 +97,9 @@ class SyncAllCustomers(Message):
 
     @classmethod
     def for_slot(cls, reason: SyncReason, slot: str, *, force: bool = False) -> SyncAllCustomers:
-        return cls(id=deterministic_id("sync-all", reason, slot), reason=reason, slot=slot, force=force)
+        return cls(
+            id=deterministic_id("sync-all", reason, slot), reason=reason, slot=slot, force=force
+        )
 
     def command_for(self, customer_id: uuid.UUID) -> SyncCustomerWorkflows:
         """The fan-out command for one customer: same id every time this fan-out is replayed."""
@@ -110,7 +115,9 @@ class SyncAllCustomers(Message):
 class RetrySync(Message):
     type: Literal["RetrySync"] = "RetrySync"
     command: SyncCustomerWorkflows = Field(description="The command to run again.")
-    attempt: int = Field(ge=2, description="The attempt number this retry will be (2 = first retry).")
+    attempt: int = Field(
+        ge=2, description="The attempt number this retry will be (2 = first retry)."
+    )
     not_before: datetime = Field(description="Do not run before this instant.")
     last_error: str = Field("", description="Why the previous attempt failed.")
     failed_run_id: uuid.UUID | None = None

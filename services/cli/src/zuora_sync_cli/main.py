@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from zuora_sync_cli import admin, customers, reads, sync
+from zuora_sync_cli import admin, customers, publish, reads, schedule, sync
 from zuora_sync_cli.context import open_context
 from zuora_sync_cli.errors import explain
 
@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     customers.register(sub)
     sync.register(sub)
     reads.register(sub)
+    publish.register(sub)
+    schedule.register(sub)
     return parser
 
 

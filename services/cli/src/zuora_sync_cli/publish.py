@@ -1,14 +1,161 @@
-"""Publishing sync commands to Kafka (the same verbs without --inline)."""
+"""Publishing sync commands to Kafka (the verbs without --inline), and waiting for their outcome."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from event_bus.broker import KafkaPublisher
+from event_bus.settings import KafkaSettings
+from pydantic import BaseModel
+from sqlalchemy import select
+from sync_messages import SyncAllCustomers, SyncCustomerWorkflows, topics
+from workflow_store.customers import list_customers, resolve_customer
+from workflow_store.models import Customer, SyncRun
 
 from zuora_sync_cli.context import CliContext
 from zuora_sync_cli.errors import CliError
+from zuora_sync_cli.output import print_json, print_table
+from zuora_sync_cli.reads import run_view
+
+# Statuses after which a command has nothing more to do (retry_scheduled is not one).
+TERMINAL = {"succeeded", "skipped", "deletes_blocked", "failed"}
+_POLL_SECONDS = 0.5
+
+
+async def _publish(messages: list[tuple[str, BaseModel, str | None]]) -> None:
+    publisher = KafkaPublisher(KafkaSettings(), component="cli")
+    try:
+        await asyncio.gather(
+            *(publisher.publish_message(topic, msg, key=key) for topic, msg, key in messages)
+        )
+    except Exception as exc:
+        raise CliError(
+            f"could not publish to Kafka at {KafkaSettings().bootstrap_servers}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    finally:
+        await publisher.close()
+
+
+async def _wait_for_runs(
+    ctx: CliContext, command_ids: dict[str, str], wait_seconds: float
+) -> list[dict[str, Any]]:
+    """Poll sync_runs until every command id has a run in a terminal status."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        async with ctx.sessions() as session:
+            rows = await session.execute(
+                select(SyncRun, Customer.name)
+                .join(Customer, Customer.id == SyncRun.customer_id)
+                .where(SyncRun.command_id.in_(list(command_ids)))
+                .order_by(SyncRun.started_at)
+            )
+            latest: dict[str, dict[str, Any]] = {}
+            for run, name in rows.all():
+                if run.command_id is not None:
+                    latest[run.command_id] = run_view(run, name)
+        done = [v for cid, v in latest.items() if v["status"] in TERMINAL and cid in command_ids]
+        if len(done) == len(command_ids):
+            return done
+        if time.monotonic() >= deadline:
+            missing = len(command_ids) - len(done)
+            raise CliError(
+                f"timed out after {wait_seconds:.0f}s: {missing} command(s) not finished yet"
+            )
+        await asyncio.sleep(_POLL_SECONDS)
+
+
+def _report(views: list[dict[str, Any]], as_json: bool) -> int:
+    if as_json:
+        print_json(views)
+    else:
+        print_table(
+            views,
+            ["customer", "status", "created", "updated", "deleted", "unchanged", "total", "error"],
+        )
+    return 0 if all(v["status"] in ("succeeded", "skipped") for v in views) else 1
 
 
 async def publish_sync(ctx: CliContext, args: argparse.Namespace) -> int:
-    raise CliError(
-        "publishing sync commands to Kafka is not available yet; use --inline", exit_code=2
+    async with ctx.sessions() as session:
+        if args.all:
+            request = SyncAllCustomers(reason="cli", slot=str(uuid.uuid4()), force=args.force)
+            active = [c.id for c in await list_customers(session, active_only=True)]
+            expected = {request.command_for(cid).id: str(cid) for cid in active}
+            messages: list[tuple[str, BaseModel, str | None]] = [(topics.SYNC_ALL, request, None)]
+            command_id = request.id
+        else:
+            customer = await resolve_customer(session, args.customer)
+            command = SyncCustomerWorkflows(customer_id=customer.id, reason="cli", force=args.force)
+            expected = {command.id: str(customer.id)}
+            messages = [(topics.SYNC_COMMANDS, command, str(customer.id))]
+            command_id = command.id
+    await _publish(messages)
+    if not args.wait:
+        if args.json:
+            print_json({"command_id": command_id, "customers": len(expected)})
+        else:
+            print(f"published command {command_id} ({len(expected)} customer(s))")
+        return 0
+    return _report(await _wait_for_runs(ctx, expected, args.timeout), args.json)
+
+
+async def list_failed(ctx: CliContext, args: argparse.Namespace) -> int:
+    async with ctx.sessions() as session:
+        rows = await session.execute(
+            select(SyncRun, Customer.name)
+            .join(Customer, Customer.id == SyncRun.customer_id)
+            .where(SyncRun.status.in_(("failed", "deletes_blocked")))
+            .order_by(SyncRun.started_at.desc())
+            .limit(args.limit)
+        )
+        views = [run_view(run, name) for run, name in rows.all()]
+    if args.json:
+        print_json(views)
+    else:
+        print_table(
+            views, ["id", "customer", "status", "attempt", "error_kind", "started_at", "error"]
+        )
+    return 0
+
+
+async def replay(ctx: CliContext, args: argparse.Namespace) -> int:
+    try:
+        run_id = uuid.UUID(args.run_id)
+    except ValueError:
+        raise CliError(f"not a run id: {args.run_id!r}") from None
+    async with ctx.sessions() as session:
+        run = await session.get(SyncRun, run_id)
+        if run is None:
+            raise CliError(f"sync run {run_id} not found")
+        if run.status not in ("failed", "deletes_blocked"):
+            raise CliError(f"sync run {run_id} is {run.status}; only failed runs are replayed")
+        command = SyncCustomerWorkflows(
+            customer_id=run.customer_id, reason="replay", replay_of=run.id, force=args.force
+        )
+    await _publish([(topics.SYNC_COMMANDS, command, str(command.customer_id))])
+    if not args.wait:
+        print(f"published replay command {command.id} for run {run_id}")
+        return 0
+    return _report(
+        await _wait_for_runs(ctx, {command.id: str(command.customer_id)}, args.timeout), args.json
     )
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("failed", help="the failed list: runs that failed for good or were blocked")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=list_failed)
+
+    p = sub.add_parser("replay", help="re-queue a failed sync run")
+    p.add_argument("run_id")
+    p.add_argument("--force", action="store_true", help="also override the deletion guard")
+    p.add_argument("--wait", action="store_true")
+    p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=replay)

@@ -11,8 +11,8 @@ from sync_engine import SyncOutcome, SyncRequest
 from workflow_store.customers import list_customers, resolve_customer
 
 from zuora_sync_cli.context import CliContext
-from zuora_sync_cli.errors import CliError
 from zuora_sync_cli.output import print_json, print_table
+from zuora_sync_cli.publish import publish_sync
 
 
 def outcome_view(name: str, outcome: SyncOutcome) -> dict[str, Any]:
@@ -78,8 +78,6 @@ async def _inline(ctx: CliContext, args: argparse.Namespace) -> int:
 
 async def run(ctx: CliContext, args: argparse.Namespace) -> int:
     if not args.inline:
-        from zuora_sync_cli.publish import publish_sync  # Kafka only when asked for
-
         return await publish_sync(ctx, args)
     return await _inline(ctx, args)
 
@@ -98,8 +96,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--concurrency", type=int, default=4, help="customers synced at once (--inline)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run)
-
-
-def ensure(condition: bool, message: str) -> None:
-    if not condition:
-        raise CliError(message)

@@ -1,0 +1,223 @@
+"""`zuora-sync` as a user runs it: a real process against PostgreSQL and the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from workflow_store.crypto import SecretBox
+
+pytestmark = pytest.mark.integration
+
+KEY = SecretBox.generate_key()
+
+
+def run(
+    *args: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zuora_sync_cli.main", *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def env(postgres_url: str, zuora_sandbox: Any) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SYNC_", "KAFKA_"))}
+    base.update(
+        DATABASE_URL=postgres_url,
+        ENCRYPTION_KEYS=KEY,
+        APP_ENV="production",
+        ZUORA_ALLOWED_BASE_URLS=zuora_sandbox.base_url,
+        SYNC_ZUORA_MAX_RETRIES="1",
+        SYNC_ZUORA_BACKOFF_BASE_SECONDS="0.01",
+    )
+    result = run("db", "upgrade", env=base)
+    assert result.returncode == 0, result.stderr
+    return base
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def fails_cleanly(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith("zuora-sync:")]
+    assert lines, result.stderr
+    for needle in needles:
+        assert needle in result.stderr
+    return result.stderr
+
+
+def add(env: dict[str, str], tenant: Any, base_url: str, name: str | None = None) -> None:
+    ok(
+        run(
+            "customers",
+            "add",
+            "--name",
+            name or tenant.name,
+            "--base-url",
+            base_url,
+            "--client-id",
+            tenant.client_id,
+            "--client-secret-stdin",
+            env=env,
+            stdin=tenant.client_secret + "\n",
+        )
+    )
+
+
+def test_add_sync_read_and_remove_a_customer(env: dict[str, str], zuora_sandbox: Any) -> None:
+    tenant = zuora_sandbox.add_tenant("acme", workflow_count=130, seed=1)
+    add(env, tenant, zuora_sandbox.base_url)
+    listed = json.loads(ok(run("customers", "list", "--json", env=env)))
+    assert [c["name"] for c in listed] == ["acme"]
+    assert tenant.client_secret not in json.dumps(listed)
+
+    stats = json.loads(
+        ok(run("sync-workflows", "--customer", "acme", "--inline", "--json", env=env))
+    )
+    assert {k: stats[k] for k in ("created", "updated", "deleted", "unchanged", "total")} == {
+        "created": 130,
+        "updated": 0,
+        "deleted": 0,
+        "unchanged": 0,
+        "total": 130,
+    }
+    assert stats["errors"] == 0 and stats["status"] == "succeeded"
+
+    tenant.update_workflow(sorted(tenant.workflows)[0], name="Renamed")
+    again = json.loads(ok(run("sync-workflows", "--all", "--inline", "--force", "--json", env=env)))
+    assert again[0]["updated"] == 1 and again[0]["unchanged"] == 129
+
+    workflows = json.loads(ok(run("workflows", "list", "--customer", "acme", "--json", env=env)))
+    assert len(workflows) == 130 and "Renamed" in {w["name"] for w in workflows}
+    runs = json.loads(ok(run("runs", "list", "--customer", "acme", "--json", env=env)))
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+
+    assert "removed customer acme" in ok(run("customers", "remove", "acme", env=env))
+    assert json.loads(ok(run("customers", "list", "--json", env=env))) == []
+
+
+def test_failed_sync_exits_non_zero_with_the_reason(
+    env: dict[str, str], zuora_sandbox: Any
+) -> None:
+    tenant = zuora_sandbox.add_tenant("acme", workflow_count=5, seed=2)
+    add(env, tenant, zuora_sandbox.base_url)
+    tenant.client_secret = "rotated-on-the-zuora-side"
+    result = run("sync-workflows", "--customer", "acme", "--inline", env=env)
+    fails_cleanly(result, "acme", "failed", "AuthenticationError")
+    failed = json.loads(ok(run("runs", "list", "--status", "failed", "--json", env=env)))
+    assert len(failed) == 1 and failed[0]["error_kind"] == "permanent"
+    assert json.loads(ok(run("failed", "--json", env=env)))[0]["id"] == failed[0]["id"]
+
+
+def test_bad_input_gives_one_clear_line_and_writes_nothing(
+    env: dict[str, str], zuora_sandbox: Any, postgres_url: str
+) -> None:
+    tenant = zuora_sandbox.add_tenant("acme", workflow_count=5, seed=3)
+    fails_cleanly(run("sync-workflows", "--customer", "nobody", "--inline", env=env), "not found")
+    fails_cleanly(
+        run(
+            "customers",
+            "add",
+            "--name",
+            "evil",
+            "--base-url",
+            "https://rest.zuora.com.evil.com",
+            "--client-id",
+            "x",
+            "--client-secret-stdin",
+            env=env,
+            stdin="s3cret\n",
+        ),
+        "not an official Zuora REST host",
+    )
+    fails_cleanly(
+        run(
+            "customers",
+            "add",
+            "--name",
+            "empty",
+            "--base-url",
+            zuora_sandbox.base_url,
+            "--client-id",
+            "x",
+            "--client-secret-stdin",
+            env=env,
+            stdin="\n",
+        ),
+        "empty",
+    )
+    add(env, tenant, zuora_sandbox.base_url)
+    duplicate = run(
+        "customers",
+        "add",
+        "--name",
+        "acme",
+        "--base-url",
+        zuora_sandbox.base_url,
+        "--client-id",
+        "x",
+        "--client-secret-stdin",
+        env=env,
+        stdin="other\n",
+    )
+    fails_cleanly(duplicate, "acme")
+    assert len(json.loads(ok(run("customers", "list", "--json", env=env)))) == 1
+
+    placeholder = dict(env, ENCRYPTION_KEYS="changeme")
+    stderr = fails_cleanly(
+        run(
+            "customers",
+            "add",
+            "--name",
+            "x",
+            "--base-url",
+            zuora_sandbox.base_url,
+            "--client-id",
+            "x",
+            "--client-secret-stdin",
+            env=placeholder,
+            stdin="s\n",
+        ),
+        "ENCRYPTION_KEYS",
+    )
+    assert "changeme" not in stderr
+
+    unreachable = dict(env, DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere")
+    fails_cleanly(run("customers", "list", env=unreachable), "database")
+    fails_cleanly(run("replay", "not-a-uuid", env=env), "not a run id")
+    assert len(json.loads(ok(run("customers", "list", "--json", env=env)))) == 1
+
+
+def test_rotate_secrets_re_encrypts_under_the_newest_key(
+    env: dict[str, str], zuora_sandbox: Any
+) -> None:
+    tenant = zuora_sandbox.add_tenant("acme", workflow_count=3, seed=4)
+    add(env, tenant, zuora_sandbox.base_url)
+    new_key = SecretBox.generate_key()
+    both = dict(env, ENCRYPTION_KEYS=f"{new_key},{KEY}")
+    assert "re-encrypted 1" in ok(run("rotate-secrets", env=both))
+    only_new = dict(env, ENCRYPTION_KEYS=new_key)
+    ok(run("sync-workflows", "--customer", "acme", "--inline", env=only_new))
+
+
+def test_downgrade_to_empty_and_upgrade_again(env: dict[str, str]) -> None:
+    assert "base" in ok(run("db", "downgrade", "base", env=env))
+    assert "base" in ok(run("db", "current", env=env))
+    fails_cleanly(run("customers", "list", env=env), "database")
+    assert "0001" in ok(run("db", "upgrade", env=env))
+    assert ok(run("customers", "list", env=env)).strip() == "(none)"

@@ -1,0 +1,93 @@
+"""Checking Zuora client credentials with a real token request (the port and its adapter)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from zuora_client import (
+    AuthenticationError,
+    PermissionDeniedError,
+    TokenCache,
+    TransportError,
+    ZuoraClient,
+    ZuoraCredentials,
+    ZuoraError,
+)
+from zuora_client import BaseUrlNotAllowedError as ClientBaseUrlNotAllowedError
+
+from customer_api.errors import (
+    BaseUrlNotAllowedError,
+    CredentialsRejectedError,
+    ZuoraUnavailableError,
+)
+
+__all__ = ["CredentialsChecker", "ZuoraCredentialsChecker", "base_url_problem"]
+
+
+class CredentialsChecker(Protocol):
+    """Raises :class:`CredentialsRejectedError` / :class:`ZuoraUnavailableError`, else returns."""
+
+    async def __call__(self, credentials: ZuoraCredentials) -> None: ...
+
+
+def base_url_problem() -> BaseUrlNotAllowedError:
+    # The submitted URL is deliberately not echoed.
+    return BaseUrlNotAllowedError(
+        "base_url must be an official Zuora REST base URL (e.g. https://rest.zuora.com) or one "
+        "listed in ZUORA_ALLOWED_BASE_URLS, written as a bare http(s) origin without path, "
+        "query or credentials",
+        errors=[
+            {"loc": ["body", "base_url"], "msg": "base URL not allowed", "type": "value_error"}
+        ],
+    )
+
+
+def _scrubbed(text: str, credentials: ZuoraCredentials) -> str:
+    secret = credentials.client_secret.get_secret_value()
+    return text.replace(secret, "[REDACTED]") if secret else text
+
+
+class ZuoraCredentialsChecker:
+    """Requests a fresh OAuth token from the tenant; a short timeout and a single retry."""
+
+    def __init__(self, *, allowed_base_urls: Iterable[str] = (), timeout: float = 10.0) -> None:
+        self._allowed = tuple(allowed_base_urls)
+        self._timeout = timeout
+
+    async def __call__(self, credentials: ZuoraCredentials) -> None:
+        try:
+            client = ZuoraClient(
+                credentials,
+                allowed_base_urls=self._allowed,
+                timeout=self._timeout,
+                max_retries=1,
+                backoff_base=0.2,
+                backoff_cap=1.0,
+                max_retry_wait=2.0,
+                token_cache=TokenCache(),  # a throw-away cache: the API never uses the token
+            )
+        except ClientBaseUrlNotAllowedError:
+            raise base_url_problem() from None
+        try:
+            async with client:
+                await client.check_credentials()
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            raise CredentialsRejectedError(
+                "Zuora refused these client credentials (check client_id, client_secret, "
+                f"entity_id and base_url): {_scrubbed(exc.message, credentials)}"
+            ) from None
+        except TransportError:
+            raise ZuoraUnavailableError(
+                "Zuora could not be reached to check the credentials; try again later, or "
+                "create the customer with validate_credentials=false",
+                status=503,
+                retry_after=30,
+            ) from None
+        except ZuoraError as exc:
+            raise ZuoraUnavailableError(
+                "Zuora answered the credentials check with an error "
+                f"({_scrubbed(exc.message, credentials)}); try again later",
+                status=502,
+                retry_after=int(exc.retry_after) if exc.retry_after else None,
+            ) from None

@@ -1,0 +1,62 @@
+"""FastAPI dependencies as ``Annotated`` aliases, so routes read like prose."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from customer_api.handlers.customers import CustomerPolicy
+from customer_api.runtime import Runtime
+from customer_api.uow import UnitOfWork
+
+__all__ = [
+    "PageDep",
+    "PageParams",
+    "PageSizeDep",
+    "PolicyDep",
+    "RuntimeDep",
+    "SessionDep",
+    "UowDep",
+]
+
+MAX_PAGE = 1_000_000
+MAX_PAGE_SIZE = 200
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with runtime.session_factory() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_uow(session: SessionDep, runtime: RuntimeDep) -> UnitOfWork:
+    return UnitOfWork(session, on_commit=runtime.wake_relay)
+
+
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def get_policy(runtime: RuntimeDep) -> CustomerPolicy:
+    return runtime.policy
+
+
+PolicyDep = Annotated[CustomerPolicy, Depends(get_policy)]
+
+PageDep = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")]
+PageSizeDep = Annotated[
+    int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Items per page (max {MAX_PAGE_SIZE}).")
+]
+PageParams = tuple[int, int]

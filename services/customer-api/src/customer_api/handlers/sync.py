@@ -1,0 +1,153 @@
+"""Sync triggers (commands through the outbox) and sync-run history (reads)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sync_messages import SyncAllCustomers, SyncCustomerWorkflows, topics
+from workflow_store.models import Customer, SyncRun
+
+from customer_api.errors import NotFoundError, RunNotReplayableError
+from customer_api.schemas import Page, SyncRunPublic, SyncRunStatus
+from customer_api.uow import UnitOfWork
+
+__all__ = [
+    "REPLAYABLE_STATUSES",
+    "get_sync_run",
+    "list_sync_runs",
+    "replay_sync_run",
+    "request_customer_sync",
+    "request_sync_all",
+]
+
+logger = logging.getLogger(__name__)
+
+REPLAYABLE_STATUSES = frozenset({"failed", "deletes_blocked"})
+
+_RUN_COLUMNS = (
+    SyncRun.id,
+    SyncRun.customer_id,
+    Customer.name.label("customer_name"),
+    SyncRun.command_id,
+    SyncRun.reason,
+    SyncRun.attempt,
+    SyncRun.forced,
+    SyncRun.status,
+    SyncRun.skip_reason,
+    SyncRun.pages,
+    SyncRun.created,
+    SyncRun.updated,
+    SyncRun.deleted,
+    SyncRun.unchanged,
+    SyncRun.total,
+    SyncRun.blocked_deletes,
+    SyncRun.error_kind,
+    SyncRun.error_message,
+    SyncRun.zuora_request_id,
+    SyncRun.started_at,
+    SyncRun.finished_at,
+    SyncRun.duration_ms,
+    SyncRun.replay_of,
+)
+
+
+def _run_public(row: Any) -> SyncRunPublic:
+    return SyncRunPublic.model_validate(dict(row._mapping))
+
+
+async def request_customer_sync(uow: UnitOfWork, customer_id: uuid.UUID, *, force: bool) -> str:
+    """Queue a manual ``SyncCustomerWorkflows``; returns its command id."""
+    async with uow.transaction() as session:
+        exists = await session.scalar(select(Customer.id).where(Customer.id == customer_id))
+        if exists is None:
+            raise NotFoundError(f"Customer {customer_id} not found")
+        command = SyncCustomerWorkflows(customer_id=customer_id, reason="manual", force=force)
+        uow.publish(topics.SYNC_COMMANDS, command, key=str(customer_id))
+    logger.info("Sync requested: customer=%s command=%s force=%s", customer_id, command.id, force)
+    return command.id
+
+
+async def request_sync_all(uow: UnitOfWork, *, force: bool) -> str:
+    """Queue a manual ``SyncAllCustomers`` (a fresh slot, so it never collapses with another)."""
+    command = SyncAllCustomers.for_slot("manual", str(uuid.uuid4()), force=force)
+    async with uow.transaction():
+        uow.publish(topics.SYNC_ALL, command, key=None)
+    logger.info("Sync of all customers requested: command=%s force=%s", command.id, force)
+    return command.id
+
+
+async def list_sync_runs(
+    session: AsyncSession,
+    *,
+    page: int,
+    page_size: int,
+    customer_id: uuid.UUID | None = None,
+    statuses: Sequence[SyncRunStatus] = (),
+) -> Page[SyncRunPublic]:
+    """Runs, newest first; ``customer_id`` must exist when given (else 404)."""
+    conditions: list[Any] = []
+    if customer_id is not None:
+        conditions.append(SyncRun.customer_id == customer_id)
+    if statuses:
+        conditions.append(SyncRun.status.in_(sorted(set(statuses))))
+    count = select(func.count(SyncRun.id)).where(*conditions)
+    if customer_id is not None:
+        head = (
+            await session.execute(
+                select(Customer.id, count.scalar_subquery()).where(Customer.id == customer_id)
+            )
+        ).first()
+        if head is None:
+            raise NotFoundError(f"Customer {customer_id} not found")
+        total = int(head[1])
+    else:
+        total = int(await session.scalar(count) or 0)
+    items: list[SyncRunPublic] = []
+    offset = (page - 1) * page_size
+    if total > offset:
+        stmt = (
+            select(*_RUN_COLUMNS)
+            .join(Customer, Customer.id == SyncRun.customer_id)
+            .where(*conditions)
+            .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
+            .offset(offset)
+            .limit(page_size)
+        )
+        items = [_run_public(row) for row in (await session.execute(stmt)).all()]
+    return Page[SyncRunPublic](items=items, total=total, page=page, page_size=page_size)
+
+
+async def get_sync_run(session: AsyncSession, run_id: uuid.UUID) -> SyncRunPublic:
+    stmt = (
+        select(*_RUN_COLUMNS)
+        .join(Customer, Customer.id == SyncRun.customer_id)
+        .where(SyncRun.id == run_id)
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise NotFoundError(f"Sync run {run_id} not found")
+    return _run_public(row)
+
+
+async def replay_sync_run(uow: UnitOfWork, run_id: uuid.UUID, *, force: bool) -> str:
+    """Queue ``SyncCustomerWorkflows(reason="replay", replay_of=run)`` for a failed or
+    deletes-blocked run; 409 for any other status."""
+    async with uow.transaction() as session:
+        run = await session.scalar(select(SyncRun).where(SyncRun.id == run_id))
+        if run is None:
+            raise NotFoundError(f"Sync run {run_id} not found")
+        if run.status not in REPLAYABLE_STATUSES:
+            raise RunNotReplayableError(
+                f"Only failed or deletes_blocked runs can be replayed; this run is {run.status}"
+            )
+        command = SyncCustomerWorkflows(
+            customer_id=run.customer_id, reason="replay", force=force, replay_of=run.id
+        )
+        uow.publish(topics.SYNC_COMMANDS, command, key=str(run.customer_id))
+    logger.info("Replay requested: run=%s command=%s force=%s", run_id, command.id, force)
+    return command.id

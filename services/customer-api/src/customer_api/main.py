@@ -1,0 +1,38 @@
+"""``customer-api``: run the API with uvicorn (configuration from the environment)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+from workflow_store.errors import ConfigurationError
+
+from customer_api.app import create_app
+from customer_api.settings import ApiSettings
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    settings = ApiSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        app = create_app(settings)
+    except ConfigurationError as exc:
+        print(f"customer-api: configuration error: {exc}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from None
+    uvicorn.run(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The objects one API process shares between requests, and the outbox relay's lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from event_bus.broker import KafkaPublisher
+from event_bus.outbox import OutboxRelay
+from event_bus.topics import ensure_topics
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from customer_api.handlers.customers import CustomerPolicy
+from customer_api.settings import ApiSettings
+
+__all__ = ["Runtime"]
+
+logger = logging.getLogger(__name__)
+
+_SHUTDOWN_GRACE = 5.0
+
+
+@dataclass
+class Runtime:
+    settings: ApiSettings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    policy: CustomerPolicy
+    relay: OutboxRelay | None = None
+    publisher: KafkaPublisher | None = None
+    _stop: asyncio.Event | None = field(default=None, repr=False)
+    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    async def start(self) -> None:
+        """Start the outbox relay in the background (never fails because Kafka is down)."""
+        if self.relay is None or self._task is not None:
+            return
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(
+            self._relay_loop(self.relay, self._stop), name="outbox-relay"
+        )
+
+    async def _relay_loop(self, relay: OutboxRelay, stop: asyncio.Event) -> None:
+        if self.settings.outbox_ensure_topics:
+            await self._ensure_topics(stop)
+        await relay.run_forever(stop)
+
+    async def _ensure_topics(self, stop: asyncio.Event) -> None:
+        # Topics auto-created by a publish would get the broker's default partition count: make
+        # sure ours exist first. Retried (and logged) until the broker answers or we stop.
+        delay = 1.0
+        while not stop.is_set():
+            ensure = asyncio.create_task(ensure_topics(self.settings.kafka))
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({ensure, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not ensure.done():
+                ensure.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ensure
+                return
+            exc = ensure.exception()
+            if exc is None:
+                return
+            logger.warning(
+                "Kafka topics not ensured yet (%s: %s); outbox rows stay pending, "
+                "retrying in %.0fs",
+                type(exc).__name__,
+                exc,
+                delay,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 30.0)
+
+    async def close(self) -> None:
+        """Stop the relay, close the producer, dispose of the engine."""
+        if self._task is not None and self._stop is not None:
+            self._stop.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=_SHUTDOWN_GRACE)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            except Exception:
+                logger.exception("Outbox relay ended with an error")
+            self._task = None
+        if self.publisher is not None:
+            await self.publisher.close()
+        await self.engine.dispose()

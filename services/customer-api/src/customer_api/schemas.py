@@ -1,0 +1,254 @@
+"""Request and response schemas: ``XCreate`` / ``XUpdate`` in, ``XPublic`` out.
+
+Inputs forbid unknown fields, bound every string and refuse control characters (PostgreSQL
+cannot store NUL). Outputs never have a secret field: the client secret is write-only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+
+__all__ = [
+    "ActiveVersion",
+    "CommandAccepted",
+    "CustomerCreate",
+    "CustomerPublic",
+    "CustomerUpdate",
+    "Page",
+    "ReplayRequest",
+    "SyncRequest",
+    "SyncRunPublic",
+    "SyncRunStatus",
+    "WorkflowDetail",
+    "WorkflowSort",
+    "WorkflowSummary",
+    "WorkflowTrigger",
+]
+
+PLAIN_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+"""No control characters (NUL cannot be stored; the others have no business in these fields)."""
+
+
+def _encodable(value: str) -> str:
+    # Lone surrogates can arrive through JSON escapes; they cannot be stored as UTF-8.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+def _secret_encodable(value: SecretStr) -> SecretStr:
+    secret = value.get_secret_value()
+    _encodable(secret)
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in secret):
+        raise ValueError("must not contain control characters")
+    if secret != secret.strip():
+        raise ValueError("must not start or end with whitespace")
+    return value
+
+
+# Printable text that neither starts nor ends with whitespace.
+_NAME_PATTERN = r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$"
+CustomerName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=_NAME_PATTERN),
+    AfterValidator(_encodable),
+]
+BaseUrl = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=255, pattern=PLAIN_TEXT_PATTERN),
+    AfterValidator(_encodable),
+]
+ClientId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x20\x7f]+$"),
+    AfterValidator(_encodable),
+]
+EntityId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x20\x7f]+$"),
+    AfterValidator(_encodable),
+]
+ClientSecret = Annotated[
+    SecretStr, Field(min_length=1, max_length=200), AfterValidator(_secret_encodable)
+]
+SearchText = Annotated[
+    str,
+    StringConstraints(max_length=200, pattern=PLAIN_TEXT_PATTERN),
+    AfterValidator(_encodable),
+]
+StatusText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=PLAIN_TEXT_PATTERN),
+    AfterValidator(_encodable),
+]
+
+WorkflowSort = Literal[
+    "name", "-name", "zuora_id", "-zuora_id", "zuora_updated_at", "-zuora_updated_at"
+]
+WorkflowTrigger = Literal["callout", "ondemand", "scheduled"]
+SyncRunStatus = Literal["running", "succeeded", "failed", "skipped", "deletes_blocked"]
+
+_INPUT = ConfigDict(extra="forbid", str_strip_whitespace=False, hide_input_in_errors=True)
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing."""
+
+    items: list[T]
+    total: int = Field(description="Number of items matching the query, all pages together.")
+    page: int = Field(description="This page's number (from 1).")
+    page_size: int = Field(description="Maximum number of items per page.")
+
+
+# -- customers -------------------------------------------------------------------------------
+
+
+class CustomerCreate(BaseModel):
+    """A new customer: one Zuora tenant and its OAuth client credentials."""
+
+    model_config = _INPUT
+
+    name: CustomerName = Field(description="Unique customer name.", examples=["Acme Corp"])
+    base_url: BaseUrl = Field(
+        description="Zuora REST base URL (an official host, or one in ZUORA_ALLOWED_BASE_URLS).",
+        examples=["https://rest.apisandbox.zuora.com"],
+    )
+    client_id: ClientId = Field(description="OAuth client id.")
+    client_secret: ClientSecret = Field(description="OAuth client secret (write-only).")
+    entity_id: EntityId | None = Field(default=None, description="Zuora entity id (optional).")
+    validate_credentials: bool = Field(
+        default=True,
+        description="Check the credentials with a real token request before saving "
+        "(set false for offline setups).",
+    )
+
+
+class CustomerUpdate(BaseModel):
+    """Changes to a customer; absent fields stay as they are. ``entity_id: null`` clears it."""
+
+    model_config = _INPUT
+
+    name: CustomerName | None = None
+    base_url: BaseUrl | None = None
+    client_id: ClientId | None = None
+    client_secret: ClientSecret | None = None
+    entity_id: EntityId | None = None
+    active: bool | None = None
+    validate_credentials: bool = Field(
+        default=True, description="Check changed credentials with a real token request."
+    )
+
+
+class CustomerPublic(BaseModel):
+    """A customer as the API shows it (never the client secret)."""
+
+    id: uuid.UUID
+    name: str
+    base_url: str
+    client_id: str
+    entity_id: str | None
+    active: bool
+    credential_status: str = Field(description="unknown / valid / invalid.")
+    last_sync_status: str | None
+    last_sync_at: datetime | None
+    last_successful_sync_at: datetime | None
+    last_sync_error: str | None
+    workflow_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+# -- workflows -------------------------------------------------------------------------------
+
+
+class ActiveVersion(BaseModel):
+    id: int | None
+    version: str | None
+    status: str | None
+    type: str | None
+
+
+class WorkflowSummary(BaseModel):
+    """A workflow in a listing (no raw item)."""
+
+    zuora_id: int
+    name: str
+    description: str | None
+    status: str | None
+    active_version: ActiveVersion | None
+    callout_trigger: bool | None
+    ondemand_trigger: bool | None
+    scheduled_trigger: bool | None
+    interval: str | None
+    timezone: str | None
+    priority: str | None
+    zuora_created_at: datetime | None
+    zuora_updated_at: datetime | None
+    last_synced_at: datetime | None = Field(
+        description="The customer's last successful sync (rows are not rewritten when unchanged)."
+    )
+
+
+class WorkflowDetail(WorkflowSummary):
+    """One workflow with the raw Zuora item."""
+
+    first_seen_at: datetime
+    last_changed_at: datetime
+    raw: dict[str, Any]
+
+
+# -- sync ------------------------------------------------------------------------------------
+
+
+class SyncRequest(BaseModel):
+    model_config = _INPUT
+
+    force: bool = Field(
+        default=False, description="Skip coalescing and override the deletion guard."
+    )
+
+
+class ReplayRequest(BaseModel):
+    model_config = _INPUT
+
+    force: bool = Field(default=False, description="Force the replayed sync.")
+
+
+class CommandAccepted(BaseModel):
+    command_id: str = Field(description="Id of the queued command (its idempotency key).")
+
+
+class SyncRunPublic(BaseModel):
+    """One attempt to sync one customer."""
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    customer_name: str
+    command_id: str | None
+    reason: str
+    attempt: int
+    forced: bool
+    status: str
+    skip_reason: str | None
+    pages: int
+    created: int
+    updated: int
+    deleted: int
+    unchanged: int
+    total: int
+    blocked_deletes: int | None
+    error_kind: str | None
+    error_message: str | None
+    zuora_request_id: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    replay_of: uuid.UUID | None

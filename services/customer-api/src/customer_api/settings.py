@@ -1,0 +1,91 @@
+"""The one typed settings class of the customer API (environment variables).
+
+Never instantiated at import: :func:`customer_api.app.create_app` (or ``main``) builds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from event_bus.settings import KafkaSettings
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+from workflow_store.errors import ConfigurationError
+from workflow_store.settings import StoreSettings
+
+__all__ = ["DEV_API_KEY", "ApiSettings", "hash_api_key"]
+
+logger = logging.getLogger(__name__)
+
+DEV_API_KEY = "dev-api-key"
+"""The API key accepted in ``APP_ENV=development`` when ``API_KEYS`` is empty (never elsewhere)."""
+
+
+def hash_api_key(key: str) -> bytes:
+    """SHA-256 digest of an API key: the only form in which keys are kept in memory."""
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+class ApiSettings(StoreSettings):
+    """Database, encryption and Zuora settings (from :class:`StoreSettings`), Kafka settings
+    (``KAFKA_*``, composed as :attr:`kafka`) and the API's own settings."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    api_keys: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias="API_KEYS",
+        description="Comma-separated API keys accepted as `Authorization: Bearer <key>`; "
+        "several may be active at once for rotation. Only their SHA-256 hashes are kept.",
+    )
+    api_host: str = Field(default="127.0.0.1", validation_alias="API_HOST")
+    api_port: int = Field(default=8000, ge=1, le=65535, validation_alias="API_PORT")
+    outbox_relay_enabled: bool = Field(
+        default=True,
+        validation_alias="OUTBOX_RELAY_ENABLED",
+        description="Run the outbox relay (publishes outbox rows to Kafka) inside the API.",
+    )
+    outbox_ensure_topics: bool = Field(
+        default=True,
+        validation_alias="OUTBOX_ENSURE_TOPICS",
+        description="Create missing Kafka topics (configured partitions) before relaying.",
+    )
+    zuora_validate_credentials: bool = Field(
+        default=True,
+        validation_alias="ZUORA_VALIDATE_CREDENTIALS",
+        description="Check new/rotated credentials with a real token request. When false, "
+        "requests are never checked, whatever their `validate_credentials` says.",
+    )
+    zuora_validate_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias="ZUORA_VALIDATE_TIMEOUT",
+        description="Seconds to wait for Zuora's token endpoint when checking credentials.",
+    )
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    kafka: KafkaSettings = Field(
+        default_factory=KafkaSettings,
+        description="Kafka connection settings, read from the KAFKA_* variables.",
+    )
+
+    def api_key_hashes(self) -> tuple[bytes, ...]:
+        """SHA-256 hashes of the accepted API keys.
+
+        With no keys: in development the documented :data:`DEV_API_KEY` (with a warning);
+        anywhere else a :class:`ConfigurationError` that names the variable, never a value.
+        """
+        keys = [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+        if not keys:
+            if self.is_development:
+                logger.warning(
+                    "API_KEYS is not set: accepting the documented development API key "
+                    "(see the README; APP_ENV=development only, never in production)"
+                )
+                keys = [DEV_API_KEY]
+            else:
+                raise ConfigurationError(
+                    "API_KEYS is not set: set it to one or more comma-separated API keys "
+                    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+                )
+        return tuple(dict.fromkeys(hash_api_key(k) for k in keys))
