@@ -24,7 +24,7 @@ test-unit: install
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy libs/*/src services/*/src
+	$(UV) run --frozen mypy libs/*/src services/*/src tools/*/src
 
 fmt: install
 	$(UV) run --frozen ruff format .
