@@ -29,3 +29,49 @@ lint: install
 fmt: install
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
+
+## Benchmarks (issue 6): real processes on 127.0.0.1 (PostgreSQL, local broker, sandbox, workers,
+## API). Prints figures and writes bench/results/latest.{json,md} + docs/bench-scaling.png;
+## never asserts timings. bench-smoke is the small CI variant (< 2 min, bench/results/smoke.*).
+bench: install
+	$(UV) run --frozen python -m bench.run $(BENCH_ARGS)
+
+bench-smoke: install
+	$(UV) run --frozen python -m bench.run --smoke $(BENCH_ARGS)
+
+## The embedded stack in the foreground: local broker, Zuora sandbox, migrations, API, worker,
+## scheduler, demo customers (tools/devstack/README.md). Ctrl-C stops every process.
+run: install
+	$(UV) run --frozen zuora-sync-dev
+
+## docker-compose stack (Apache Kafka KRaft, PostgreSQL, migrations, topics, API, 3 workers,
+## scheduler): deploy/README.md. Secrets in .env.compose (cp .env.compose.example .env.compose).
+## The Zuora sandbox too: COMPOSE_PROFILES=sandbox make up. `make down V=1` also drops the volumes.
+COMPOSE_ENV_FILE ?= .env.compose
+COMPOSE = docker compose --env-file $(if $(wildcard $(COMPOSE_ENV_FILE)),$(COMPOSE_ENV_FILE),.env.compose.example)
+.PHONY: up down validate-deploy
+
+up:
+	@test -f $(COMPOSE_ENV_FILE) || { echo "make up: $(COMPOSE_ENV_FILE) is missing: cp .env.compose.example $(COMPOSE_ENV_FILE) and fill in its secrets (see deploy/README.md)" >&2; exit 1; }
+	@! grep -q '=replace-me' $(COMPOSE_ENV_FILE) || { echo "make up: $(COMPOSE_ENV_FILE) still has replace-me placeholders: generate real values (commands in the file)" >&2; exit 1; }
+	@docker compose version >/dev/null 2>&1 || { echo "make up: needs Docker with the compose plugin ('docker compose'); without Docker use 'make run'" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make up: no Docker engine is reachable (is the daemon running?); without Docker use 'make run'" >&2; exit 1; }
+	$(COMPOSE) up -d --build
+	@echo "API: http://127.0.0.1:$${API_HOST_PORT:-8000}/docs   logs: docker compose logs -f   stop: make down"
+
+down:
+	@if docker compose version >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+		set -x; $(COMPOSE) --profile sandbox down --remove-orphans $(if $(V),--volumes,); \
+	else echo "make down: no Docker engine / compose plugin here; nothing to stop"; fi
+
+## Offline validation of docker-compose.yml, deploy/Dockerfile and deploy/k8s (also run in CI).
+validate-deploy:
+	bash .ci/validate-deploy
+
+## API and event documents generated from the code: docs/openapi.json (FastAPI) and
+## docs/asyncapi.json (FastStream, from the sync worker's subscribers and publishers).
+.PHONY: docs
+docs: install
+	@mkdir -p docs
+	$(UV) run --frozen python -m customer_api.openapi docs/openapi.json
+	$(UV) run --frozen faststream docs gen --factory sync_worker.asyncapi:docs_app --out docs/asyncapi.json
