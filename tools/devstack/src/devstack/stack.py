@@ -1,0 +1,316 @@
+"""Start the embedded stack in order, watch it, stop it.
+
+broker -> topics -> sandbox -> migrations -> API -> worker + scheduler -> demo customers -> banner.
+Each step waits until its piece is ready and raises :class:`StartupError` with a clear message
+otherwise; the caller then stops whatever was started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from event_bus.local_broker import broker_binary, free_port
+from event_bus.settings import KafkaSettings
+from event_bus.topics import ensure_topics
+from workflow_store.db import ensure_sqlite_directory
+from workflow_store.settings import load_dev_key
+
+from devstack.config import DevConfig
+from devstack.demo import DemoResult, create_demo_customers, wait_for_demo_workflows
+from devstack.procs import Child, Interrupted, LogMux, StartupError, stop_children
+
+__all__ = ["Interrupted", "Stack", "install_signal_handlers"]
+
+PYTHON = sys.executable
+STATE_FILENAME = "devstack.json"
+ENV_FILENAME = "devstack.env"
+
+
+def _port_in_use(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound (as uvicorn would, with SO_REUSEADDR), or None."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return "already in use"
+            return exc.strerror or str(exc)
+    return None
+
+
+class Stack:
+    """The running pieces. Not thread-safe: drive it from the main thread."""
+
+    def __init__(self, config: DevConfig, mux: LogMux, stop_requested: threading.Event) -> None:
+        self.config = config
+        self.mux = mux
+        self.stop_requested = stop_requested
+        self.children: list[Child] = []
+        self.kafka_bootstrap = config.kafka_bootstrap or ""
+        self.sandbox_url = ""
+        self.demo: DemoResult | None = None
+        self._sandbox_listening = threading.Event()
+        self.state_path = config.data_dir / STATE_FILENAME
+        self.env_path = config.data_dir / ENV_FILENAME
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def say(self, message: str) -> None:
+        self.mux.write("devstack", message)
+
+    def _check_stop(self) -> None:
+        if self.stop_requested.is_set():
+            raise Interrupted
+
+    def _wait(
+        self,
+        what: str,
+        ready: Callable[[], bool],
+        *,
+        timeout: float,
+        child: Child | None = None,
+        interval: float = 0.1,
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_stop()
+            if ready():
+                return
+            if child is not None and not child.alive:
+                raise StartupError(
+                    f"{child.name} exited with code {child.returncode} while waiting for {what} "
+                    f"(see the [{child.name}] lines above)"
+                )
+            if time.monotonic() >= deadline:
+                raise StartupError(f"timed out after {timeout:.0f}s waiting for {what}")
+            self.stop_requested.wait(interval)
+
+    def _start(self, name: str, argv: list[str]) -> Child:
+        self._check_stop()
+        env = self.config.child_env(
+            kafka_bootstrap=self.kafka_bootstrap, sandbox_url=self.sandbox_url
+        )
+        child = Child(name, argv, env=env, mux=self.mux, cwd=str(self.config.cwd))
+        self.children.append(child)
+        self.write_state("starting")
+        return child
+
+    def _http_ok(self, url: str) -> bool:
+        try:
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        started = time.monotonic()
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.state_path.unlink()  # a stale file of a killed run must not look ready
+        # A busy API port would only show up after broker, sandbox and migrations: check first.
+        busy = _port_in_use(cfg.api_host, cfg.api_port)
+        if busy:
+            raise StartupError(
+                f"API_PORT {cfg.api_port} on {cfg.api_host} is {busy}: stop what listens there "
+                f"or pick another port, e.g. `API_PORT={cfg.api_port + 1} make run`"
+            )
+        if cfg.sandbox_port is not None and _port_in_use("127.0.0.1", cfg.sandbox_port):
+            raise StartupError(f"SANDBOX_PORT {cfg.sandbox_port} is already in use")
+        if cfg.is_development and not cfg.encryption_keys_given:
+            load_dev_key(cfg.data_dir)  # create it once, before several processes race for it
+        ensure_sqlite_directory(cfg.database_url)
+
+        # Spawn early, check in order: the broker, the sandbox and the migrations do not depend on
+        # each other, and Python start-up (imports) is most of each piece's start time.
+        broker = self.spawn_broker()
+        sandbox = self.spawn_sandbox()
+        migrate = self._start("migrate", [PYTHON, "-m", "zuora_sync_cli.main", "db", "upgrade"])
+        self.wait_broker(broker)
+        self.ensure_topics()
+        self.wait_sandbox(sandbox)
+        self.wait_migrations(migrate)
+        # The services need the broker address and the sandbox URL (ZUORA_ALLOWED_BASE_URLS).
+        api = self._start("api", [PYTHON, "-m", "customer_api.main"])
+        worker = self._start("worker", [PYTHON, "-m", "sync_worker.main"])
+        scheduler = self._start("scheduler", [PYTHON, "-m", "sync_scheduler.main"])
+        self.wait_api(api)
+        # The demo customers need only the API: their CustomerCreated events wait in Kafka for
+        # the worker's consumer group (which reads from the earliest offset on a fresh broker).
+        self.demo = create_demo_customers(self, api)
+        self._wait_ready(worker, "FastStream app started successfully", "the sync worker", 90)
+        self._wait_ready(scheduler, "Next hourly sync-all", "the scheduler", 30)
+        wait_for_demo_workflows(self, self.demo, timeout=60)
+        self.write_state("ready", startup_seconds=round(time.monotonic() - started, 1))
+
+    def spawn_broker(self) -> Child | None:
+        if self.config.kafka_bootstrap:
+            self.say(f"using Kafka at {self.config.kafka_bootstrap} (KAFKA_BOOTSTRAP_SERVERS)")
+            return None
+        port = free_port()
+        url = f"tcp://127.0.0.1:{port}"
+        # As event_bus.local_broker.start_local_broker, but with the output piped to the terminal
+        # and in its own process group (so Ctrl-C does not kill it before the services stop).
+        argv = [
+            str(broker_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        self.kafka_bootstrap = f"127.0.0.1:{port}"
+        return self._start("broker", argv)
+
+    def wait_broker(self, child: Child | None) -> None:
+        if child is None:
+            return
+        port = int(self.kafka_bootstrap.rsplit(":", 1)[1])
+
+        def listening() -> bool:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return True
+            except OSError:
+                return False
+
+        self._wait(f"the broker to listen on port {port}", listening, timeout=15, child=child)
+
+    def ensure_topics(self) -> None:
+        self._check_stop()
+        env = self.config.child_env(kafka_bootstrap=self.kafka_bootstrap, sandbox_url="")
+        partitions = int(env["KAFKA_TOPIC_PARTITIONS"])
+        settings = KafkaSettings(
+            bootstrap_servers=self.kafka_bootstrap, topic_partitions=partitions
+        )
+        try:
+            asyncio.run(ensure_topics(settings, wait_seconds=20.0))
+        except Exception as exc:
+            raise StartupError(
+                f"could not create the Kafka topics on {self.kafka_bootstrap}: {exc}"
+            ) from None
+        self.say(f"Kafka topics ready on {self.kafka_bootstrap}")
+
+    def spawn_sandbox(self) -> Child:
+        port = self.config.sandbox_port or 0
+        argv = [PYTHON, "-m", "zuora_sandbox", "--host", "127.0.0.1", "--port", str(port)]
+        child = self._start("sandbox", [*argv, "--seed", "demo"])
+        self._sandbox_listening = child.watch(self._sandbox_line)
+        return child
+
+    def _sandbox_line(self, line: str) -> bool:
+        if line.startswith("zuora-sandbox listening on "):
+            self.sandbox_url = line.rsplit(" ", 1)[-1].strip()
+            return True
+        return False
+
+    def wait_sandbox(self, child: Child) -> None:
+        self._wait("the sandbox to listen", self._sandbox_listening.is_set, timeout=20, child=child)
+        health = f"{self.sandbox_url}/_sandbox/health"
+        self._wait(
+            "the sandbox health check", lambda: self._http_ok(health), timeout=15, child=child
+        )
+        self.write_state("starting")
+
+    def wait_migrations(self, child: Child) -> None:
+        self._wait("the database migrations", lambda: not child.alive, timeout=120)
+        child.finish_logs()
+        self.children.remove(child)
+        if child.returncode != 0:
+            raise StartupError(
+                f"database migrations failed (exit code {child.returncode}) on "
+                f"{self.config.database_url_redacted}: see the [migrate] lines above"
+            )
+        self.say(f"database at head: {self.config.database_url_redacted}")
+
+    def wait_api(self, child: Child) -> None:
+        ready = f"{self.config.api_url}/readyz"
+        self._wait("the API (/readyz)", lambda: self._http_ok(ready), timeout=60, child=child)
+
+    def _wait_ready(self, child: Child, needle: str, what: str, timeout: float) -> None:
+        event = child.watch(lambda line: needle in line)
+        self._wait(what, event.is_set, timeout=timeout, child=child)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def first_dead_child(self) -> Child | None:
+        return next((c for c in self.children if not c.alive), None)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the services first (they still flush to Kafka), then sandbox and broker."""
+        infra = {"broker", "sandbox"}
+        services = [c for c in reversed(self.children) if c.name not in infra]
+        rest = [c for c in reversed(self.children) if c.name in infra]
+        running = [c for c in self.children if c.alive]
+        if running:
+            self.say("stopping " + ", ".join(c.name for c in reversed(running)) + " ...")
+        stop_children(services, timeout=timeout, mux=self.mux)
+        stop_children(rest, timeout=5.0, mux=self.mux)
+        with contextlib.suppress(FileNotFoundError):
+            self.state_path.unlink()
+
+    # -- state file ------------------------------------------------------------------------------
+
+    def write_state(self, status: str, **extra: Any) -> None:
+        cfg = self.config
+        state: dict[str, Any] = {
+            "status": status,
+            "launcher_pid": os.getpid(),
+            "api_url": cfg.api_url,
+            "docs_url": f"{cfg.api_url}/docs",
+            "api_key": cfg.api_key if cfg.uses_dev_api_key else None,
+            "sandbox_url": self.sandbox_url or None,
+            "kafka_bootstrap_servers": self.kafka_bootstrap or None,
+            "local_broker": not cfg.kafka_bootstrap,
+            "database_url": cfg.database_url_redacted,
+            "data_dir": str(cfg.data_dir),
+            "env_file": str(self.env_path),
+            "pids": {c.name: c.pid for c in self.children},
+            "demo_customers": self.demo.as_json() if self.demo else [],
+            **extra,
+        }
+        tmp = self.state_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.state_path)
+        if status == "ready":
+            exports = cfg.cli_exports(
+                kafka_bootstrap=self.kafka_bootstrap, sandbox_url=self.sandbox_url
+            )
+            fd = os.open(self.env_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write("# written by `make run`: the environment of the running embedded stack\n")
+                fh.write(exports + "\n")
+                if cfg.api_key:
+                    fh.write(f"export API_URL={cfg.api_url}\n")
+
+
+def install_signal_handlers(stop_requested: threading.Event, mux: LogMux) -> None:
+    """SIGINT/SIGTERM ask for a clean stop (further signals change nothing: the stop is bounded)."""
+    count = 0
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal count
+        count += 1
+        if count == 1:
+            mux.write("devstack", f"{signal.Signals(signum).name} received: stopping the stack")
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
