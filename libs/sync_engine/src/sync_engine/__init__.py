@@ -1,6 +1,6 @@
 """The sync engine: keeps one customer's stored workflows equal to its Zuora tenant, safely."""
 
-from sync_engine.engine import SyncRequest, WorkflowSyncEngine
+from sync_engine.engine import OutcomeHook, SyncRequest, WorkflowSyncEngine
 from sync_engine.failures import CustomerBusyError, FailureKind, classify_failure
 from sync_engine.outcome import ChangedIds, RunStatus, SyncOutcome, SyncStats
 from sync_engine.reconcile import DeletionGuard, ReconcilePlan, plan_reconciliation
@@ -11,6 +11,7 @@ __all__ = [
     "CustomerBusyError",
     "DeletionGuard",
     "FailureKind",
+    "OutcomeHook",
     "ReconcilePlan",
     "RunStatus",
     "SyncOutcome",

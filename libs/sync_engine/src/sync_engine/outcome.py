@@ -61,6 +61,7 @@ class SyncOutcome:
     skip_reason: str | None = None
     blocked_deletes: int | None = None
     duration_ms: int = 0
+    zuora_request_id: str | None = None  # of the Zuora response that failed the sync, if any
 
     @property
     def ok(self) -> bool:

@@ -1,7 +1,7 @@
 """Async Zuora REST client for Workflow definitions (see README.md)."""
 
 from ._auth import TokenCache, default_token_cache, expiry_margin
-from ._client import USER_AGENT, ClientStats, ZuoraClient
+from ._client import USER_AGENT, ClientStats, RequestEvent, RequestHook, ZuoraClient
 from ._errors import (
     AuthenticationError,
     BadRequestError,
@@ -34,6 +34,8 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestEvent",
+    "RequestHook",
     "RetryPolicy",
     "ServerError",
     "TokenCache",

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
+import ssl
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import httpx
 
@@ -36,6 +39,16 @@ USER_AGENT = "zuora-workflow-sync/0.1"
 DEFAULT_TOKEN_LIFETIME = 3600.0
 
 
+@functools.cache
+def _shared_ssl_context() -> ssl.SSLContext:
+    """One TLS context (CA bundle loaded once) for every client of the process.
+
+    httpx builds a new context per AsyncClient, and loading the CA bundle costs tens of ms of CPU:
+    with one client per sync it was the top hot spot of a sync-all (docs/performance.md).
+    """
+    return httpx.create_ssl_context()
+
+
 @dataclass
 class ClientStats:
     """Counters of one client instance."""
@@ -46,12 +59,40 @@ class ClientStats:
     pages: int = 0  # list pages received and accepted
 
 
+Endpoint = Literal["token", "list", "get"]
+
+
+@dataclass(frozen=True)
+class RequestEvent:
+    """One HTTP request sent to Zuora (each retry is its own event), for metrics hooks."""
+
+    endpoint: Endpoint  # token: POST /oauth/token, list: GET /workflows, get: GET /workflows/{id}
+    method: str
+    status_code: int | None  # None: no response (timeout, connection error)
+    duration_seconds: float
+    request_id: str | None  # Zuora's request id header, when a response carried one
+    attempt: int  # 1 for the first attempt of a request, 2 for its first retry ...
+
+    @property
+    def status(self) -> str:
+        """The status as a metric label: the HTTP code, or ``transport_error``."""
+        return str(self.status_code) if self.status_code is not None else "transport_error"
+
+
+RequestHook = Callable[[RequestEvent], None]
+"""Called after every HTTP request with its :class:`RequestEvent`; must be quick and not raise."""
+
+
 class ZuoraClient:
     """Async client for the Zuora Workflow REST endpoints.
 
     Use as ``async with ZuoraClient(creds) as client: ...`` (or call :meth:`aclose`). The
     constructor validates ``creds.base_url`` against :data:`OFFICIAL_BASE_URLS` plus
     ``allowed_base_urls`` and raises BaseUrlNotAllowedError before any request.
+
+    ``on_request`` (optional) is called after every HTTP request with a :class:`RequestEvent`
+    (endpoint, status, latency, Zuora request id): the hook for metrics, with no dependency on
+    any metrics library here. An exception raised by the hook is logged and ignored.
     """
 
     def __init__(
@@ -69,6 +110,7 @@ class ZuoraClient:
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         max_pages: int = 10_000,
         max_connections: int = 8,
+        on_request: RequestHook | None = None,
     ) -> None:
         if max_pages < 1:
             raise ValueError("max_pages must be >= 1")
@@ -83,9 +125,11 @@ class ZuoraClient:
         self._max_pages = max_pages
         self._random = random.Random()  # noqa: S311 - jitter, not cryptography
         self.stats = ClientStats()
+        self._on_request = on_request
         self._http = httpx.AsyncClient(
             base_url=self._base_url,
             transport=transport,
+            verify=_shared_ssl_context(),
             timeout=timeout,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
@@ -187,7 +231,9 @@ class ZuoraClient:
             self.stats.token_requests += 1
             return self._http.post("/oauth/token", data=data, headers=self._headers())
 
-        response = await self._execute(send, what="POST /oauth/token", token_endpoint=True)
+        response = await self._execute(
+            send, what="POST /oauth/token", endpoint="token", token_endpoint=True
+        )
         body = _json_body(response, "POST /oauth/token", self._secrets())
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
@@ -209,6 +255,7 @@ class ZuoraClient:
     async def _get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET with a bearer token; on a 401 refresh the token once and retry once."""
         what = f"GET {path}"
+        endpoint: Endpoint = "list" if path == "/workflows" else "get"
         for refreshed in (False, True):
             token = await self._get_token()
 
@@ -216,7 +263,7 @@ class ZuoraClient:
                 return self._http.get(path, params=params, headers=self._headers(token))
 
             try:
-                response = await self._execute(send, what=what, token=token)
+                response = await self._execute(send, what=what, endpoint=endpoint, token=token)
             except AuthenticationError as exc:
                 if refreshed or exc.status_code != 401:
                     raise
@@ -231,6 +278,7 @@ class ZuoraClient:
         send: Callable[[], Awaitable[httpx.Response]],
         *,
         what: str,
+        endpoint: Endpoint,
         token_endpoint: bool = False,
         token: str | None = None,
     ) -> httpx.Response:
@@ -240,14 +288,24 @@ class ZuoraClient:
             self.stats.requests += 1
             error: ZuoraError
             headers: httpx.Headers | None = None
+            started = time.monotonic()
             try:
                 response = await send()
             except httpx.RequestError as exc:
+                self._report(endpoint, what, None, started, None, attempt)
                 error = TransportError(
                     f"{what} failed: {type(exc).__name__}: {scrub(str(exc), self._secrets(token))}",
                     retryable=is_retryable_exception(exc),
                 )
             else:
+                self._report(
+                    endpoint,
+                    what,
+                    response.status_code,
+                    started,
+                    response.headers.get(REQUEST_ID_HEADER),
+                    attempt,
+                )
                 if response.is_success:
                     return response
                 error = error_from_response(
@@ -258,11 +316,18 @@ class ZuoraClient:
             if hint is not None:
                 error.retry_after = hint
             log_args = (what, error.status_code, error.request_id, attempt + 1)
+            log_extra = {
+                "endpoint": endpoint,
+                "status_code": error.status_code,
+                "zuora_request_id": error.request_id,
+                "attempt": attempt + 1,
+            }
             if not error.retryable or attempt >= self._policy.max_retries:
                 logger.warning(
                     "%s failed: status=%s zuora_request_id=%s attempt=%d (giving up): %s",
                     *log_args,
                     error.message,
+                    extra=log_extra,
                 )
                 raise error
             if self._policy.hint_too_long(hint):
@@ -271,6 +336,7 @@ class ZuoraClient:
                     "%.0fs (> max_retry_wait)",
                     *log_args,
                     hint,
+                    extra=log_extra,
                 )
                 raise RateLimitError(
                     f"{what}: server asked to wait {hint:.0f}s, more than max_retry_wait="
@@ -285,10 +351,35 @@ class ZuoraClient:
                 "%s failed: status=%s zuora_request_id=%s attempt=%d; retrying in %.2fs",
                 *log_args,
                 delay,
+                extra=log_extra,
             )
             attempt += 1
             self.stats.retries += 1
             await self._sleep(delay)
+
+    def _report(
+        self,
+        endpoint: Endpoint,
+        what: str,
+        status_code: int | None,
+        started: float,
+        request_id: str | None,
+        attempt: int,
+    ) -> None:
+        if self._on_request is None:
+            return
+        event = RequestEvent(
+            endpoint=endpoint,
+            method=what.split(" ", 1)[0],
+            status_code=status_code,
+            duration_seconds=time.monotonic() - started,
+            request_id=request_id,
+            attempt=attempt + 1,
+        )
+        try:
+            self._on_request(event)
+        except Exception:  # a broken metrics hook must never break a sync
+            logger.warning("on_request hook failed", exc_info=True)
 
 
 def _json_body(response: httpx.Response, what: str, secrets: tuple[str, ...]) -> Any:

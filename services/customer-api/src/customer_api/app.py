@@ -24,7 +24,7 @@ from customer_api.problems import (
     install_problem_handlers,
     problem_responses,
 )
-from customer_api.routes import customers, health, sync, workflows
+from customer_api.routes import customers, health, metrics, sync, workflows
 from customer_api.runtime import Runtime
 from customer_api.settings import ApiSettings
 
@@ -36,9 +36,9 @@ DESCRIPTION = """\
 Customers (Zuora tenants), the locally synced copy of their Workflows, sync triggers and
 sync-run history.
 
-Every route except `/healthz`, `/readyz`, `/docs` and `/openapi.json` needs
-`Authorization: Bearer <API key>`. Errors are RFC 9457 `application/problem+json`.
-Malformed UUIDs in paths are answered 422 (validation), unknown ids 404.
+Every route except `/healthz`, `/readyz`, `/metrics` (Prometheus; not listed here), `/docs` and
+`/openapi.json` needs `Authorization: Bearer <API key>`. Errors are RFC 9457
+`application/problem+json`. Malformed UUIDs in paths are answered 422 (validation), unknown ids 404.
 """
 
 
@@ -132,6 +132,7 @@ def create_app(
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(customers.router)
     app.include_router(workflows.router)
     app.include_router(sync.router)

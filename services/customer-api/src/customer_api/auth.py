@@ -18,7 +18,9 @@ from customer_api.settings import hash_api_key
 
 __all__ = ["OPEN_PATHS", "ApiKeyAuthMiddleware", "ApiKeyVerifier"]
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
+)
 
 
 class ApiKeyVerifier:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvicorn
+from observability.logging import configure_logging
 from workflow_store.errors import ConfigurationError
 
 from customer_api.app import create_app
@@ -16,10 +16,7 @@ __all__ = ["main"]
 
 def main() -> None:
     settings = ApiSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging("customer-api", level=settings.log_level)
     try:
         app = create_app(settings)
     except ConfigurationError as exc:
@@ -30,6 +27,7 @@ def main() -> None:
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers propagate to our handler (JSON or text)
         proxy_headers=True,
     )
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from event_bus.broker import KafkaPublisher
 from event_bus.outbox import OutboxRelay
 from event_bus.topics import ensure_topics
+from observability.metrics import ApiMetrics
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from customer_api.handlers.customers import CustomerPolicy
@@ -30,6 +31,7 @@ class Runtime:
     policy: CustomerPolicy
     relay: OutboxRelay | None = None
     publisher: KafkaPublisher | None = None
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)
     _stop: asyncio.Event | None = field(default=None, repr=False)
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
 

@@ -64,6 +64,12 @@ class ApiSettings(StoreSettings):
         description="Seconds to wait for Zuora's token endpoint when checking credentials.",
     )
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    metrics_max_customers: int = Field(
+        default=1000,
+        ge=0,
+        validation_alias="METRICS_MAX_CUSTOMERS",
+        description="Most customers with a freshness series on /metrics (the stalest first).",
+    )
     kafka: KafkaSettings = Field(
         default_factory=KafkaSettings,
         description="Kafka connection settings, read from the KAFKA_* variables.",

@@ -11,15 +11,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from event_bus.broker import KafkaPublisher
 from event_bus.topics import TopicsNotReadyError, ensure_topics
+from observability.metrics import MetricsSettings, SchedulerMetrics, start_metrics_server
 from sync_messages import SyncReason
 
 from sync_scheduler.emitter import SyncAllEmitter, kafka_publish
 from sync_scheduler.settings import SchedulerSettings
 from sync_scheduler.slots import make_trigger, next_fire_times, previous_fire_time, schedules
 
-__all__ = ["build_scheduler", "fire", "run"]
+__all__ = ["DEFAULT_METRICS_PORT", "build_scheduler", "fire", "run"]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_METRICS_PORT = 9101
 
 
 async def fire(
@@ -27,6 +30,8 @@ async def fire(
     reason: SyncReason,
     trigger: CronTrigger,
     now: datetime | None = None,
+    *,
+    metrics: SchedulerMetrics | None = None,
 ) -> bool:
     """The job body: emit for the firing being run (its scheduled time, not the current time)."""
     now = now or datetime.now(UTC)
@@ -34,10 +39,17 @@ async def fire(
     if scheduled is None:  # pragma: no cover - APScheduler only runs a job after a fire time
         log.error("No %s fire time at or before %s; nothing emitted", reason, now.isoformat())
         return False
-    return await emitter.emit(reason, scheduled)
+    published = await emitter.emit(reason, scheduled)
+    if metrics is not None:
+        metrics.observe_emit(reason, published=published)
+    return published
 
 
-def build_scheduler(settings: SchedulerSettings, emitter: SyncAllEmitter) -> AsyncIOScheduler:
+def build_scheduler(
+    settings: SchedulerSettings,
+    emitter: SyncAllEmitter,
+    metrics: SchedulerMetrics | None = None,
+) -> AsyncIOScheduler:
     """An unstarted scheduler with the hourly and nightly jobs.
 
     ``coalesce``: runs missed while the process was busy collapse into one; ``max_instances=1``:
@@ -58,6 +70,7 @@ def build_scheduler(settings: SchedulerSettings, emitter: SyncAllEmitter) -> Asy
             fire,
             trigger=trigger,
             args=[emitter, reason, trigger],
+            kwargs={"metrics": metrics},
             id=f"sync-all-{reason}",
             name=f"{reason} sync-all ({crontab} {settings.timezone})",
             replace_existing=True,
@@ -78,8 +91,21 @@ async def _ensure_topics_in_background(settings: SchedulerSettings) -> None:
         await asyncio.sleep(5)
 
 
-async def run(settings: SchedulerSettings, stop: asyncio.Event) -> None:
-    """Run the scheduler until ``stop`` is set, then shut down cleanly."""
+async def run(
+    settings: SchedulerSettings,
+    stop: asyncio.Event,
+    *,
+    metrics: SchedulerMetrics | None = None,
+    metrics_settings: MetricsSettings | None = None,
+) -> None:
+    """Run the scheduler until ``stop`` is set, then shut down cleanly.
+
+    Serves ``/metrics`` on ``METRICS_HOST:METRICS_PORT`` (default 127.0.0.1:9101; 0 disables).
+    """
+    metrics = metrics if metrics is not None else SchedulerMetrics()
+    metrics_server = start_metrics_server(
+        metrics.registry, default_port=DEFAULT_METRICS_PORT, settings=metrics_settings
+    )
     publisher = KafkaPublisher(
         settings.kafka,
         component="scheduler",
@@ -87,7 +113,7 @@ async def run(settings: SchedulerSettings, stop: asyncio.Event) -> None:
     )
     emitter = SyncAllEmitter(kafka_publish(publisher), grace_seconds=settings.publish_grace_seconds)
     topics_task = asyncio.create_task(_ensure_topics_in_background(settings))
-    scheduler = build_scheduler(settings, emitter)
+    scheduler = build_scheduler(settings, emitter, metrics)
     scheduler.start()
     for reason, when in next_fire_times(settings, count=1):
         log.info("Next %s sync-all at %s", reason, when.isoformat())
@@ -100,4 +126,6 @@ async def run(settings: SchedulerSettings, stop: asyncio.Event) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await topics_task
         await publisher.close()
+        if metrics_server is not None:
+            metrics_server.close()
         log.info("Scheduler stopped")

@@ -1,11 +1,17 @@
-"""``zuora-sync-scheduler``: run the scheduler until SIGINT/SIGTERM."""
+"""``zuora-sync-scheduler``: run the scheduler until SIGINT/SIGTERM.
+
+Logs go to stderr as JSON lines (``LOG_FORMAT=text`` for people; the default in
+``APP_ENV=development``); ``/metrics`` is served on ``METRICS_HOST:METRICS_PORT``
+(127.0.0.1:9101 by default, ``METRICS_PORT=0`` disables it).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
+
+from observability.logging import configure_logging
 
 from sync_scheduler.app import run
 from sync_scheduler.settings import SchedulerSettings
@@ -22,10 +28,7 @@ async def _serve(settings: SchedulerSettings) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging("scheduler", level=os.environ.get("LOG_LEVEL", "INFO"))
     settings = SchedulerSettings()
     asyncio.run(_serve(settings))
     return 0

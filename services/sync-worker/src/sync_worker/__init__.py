@@ -1,1 +1,3 @@
 """sync-worker."""
+
+__version__ = "0.1.0"

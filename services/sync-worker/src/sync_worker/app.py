@@ -12,7 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from event_bus.broker import KafkaPublisher, make_broker
 from event_bus.settings import KafkaSettings
@@ -20,14 +20,24 @@ from event_bus.topics import ensure_topics
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from faststream.specification import AsyncAPI
+from observability.metrics import (
+    MetricsServer,
+    MetricsSettings,
+    WorkerMetrics,
+    start_metrics_server,
+)
+from pydantic import BaseModel, PlainValidator, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sync_engine import SyncSettings, WorkflowSyncEngine
 from sync_messages import (
+    CustomerEvent,
     RetrySync,
     SyncAllCustomers,
     SyncCustomerWorkflows,
+    SyncDeadLettered,
+    SyncEvent,
     customer_event_adapter,
     topics,
 )
@@ -35,23 +45,54 @@ from workflow_store.db import create_engine, create_session_factory
 from workflow_store.models import Customer
 from workflow_store.settings import StoreSettings
 
+from sync_worker import __version__
 from sync_worker.handlers import SyncCommandHandler
 from sync_worker.ledger import ProcessedLedger
+from sync_worker.metrics import LagMonitor, engine_hooks
 from sync_worker.settings import WorkerSettings
 
 logger = logging.getLogger("sync_worker")
 
 T = TypeVar("T")
-Handler = Callable[[KafkaMessage], Awaitable[None]]
+Handler = Callable[..., Awaitable[None]]
+
+DEFAULT_METRICS_PORT = 9100
+
+
+def _as_received(value: Any) -> Any:
+    return value
+
+
+def _documented(model: Any) -> PlainValidator:
+    """Declare ``model`` as a handler's body for the AsyncAPI document without validating it.
+
+    FastStream builds the document from the handler's body annotation, but validating there would
+    turn a malformed message into an exception before our handler runs. The handlers parse
+    ``msg.body`` themselves (a malformed message is logged and skipped), so the annotation only
+    documents the payload: the value passes through untouched.
+    """
+    return PlainValidator(_as_received, json_schema_input_type=model)
+
+
+SyncCommandBody = Annotated[Any, _documented(SyncCustomerWorkflows)]
+RetrySyncBody = Annotated[Any, _documented(RetrySync)]
+SyncAllBody = Annotated[Any, _documented(SyncAllCustomers)]
+CustomerEventBody = Annotated[Any, _documented(CustomerEvent)]
 
 
 class WorkerRuntime:
     """The resources of one worker process: opened at start-up, closed at shutdown."""
 
     def __init__(
-        self, store: StoreSettings, kafka: KafkaSettings, worker: WorkerSettings, sync: SyncSettings
+        self,
+        store: StoreSettings,
+        kafka: KafkaSettings,
+        worker: WorkerSettings,
+        sync: SyncSettings,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.store, self.kafka, self.worker, self.sync = store, kafka, worker, sync
+        self.metrics = metrics if metrics is not None else WorkerMetrics()
         self._db: AsyncEngine | None = None
         self._publisher: KafkaPublisher | None = None
         self._handler: SyncCommandHandler | None = None
@@ -68,8 +109,14 @@ class WorkerRuntime:
         pool = self.worker.concurrency * 2 + 4
         self._db = create_engine(self.store.database_url, pool_size=pool, max_overflow=pool)
         sessions = create_session_factory(self._db)
+        on_outcome, on_zuora_request = engine_hooks(self.metrics)
         engine = WorkflowSyncEngine(
-            self._db, box, allowed_base_urls=self.store.allowed_base_urls, settings=self.sync
+            self._db,
+            box,
+            allowed_base_urls=self.store.allowed_base_urls,
+            settings=self.sync,
+            on_outcome=on_outcome,
+            on_zuora_request=on_zuora_request,
         )
         self._publisher = KafkaPublisher(self.kafka, component="sync-worker")
         publisher = self._publisher
@@ -90,6 +137,7 @@ class WorkerRuntime:
             ledger=ProcessedLedger(sessions),
             publish=publish,
             settings=self.worker,
+            metrics=self.metrics,
         )
 
     async def stop(self) -> None:
@@ -135,11 +183,22 @@ def build_app(
     kafka: KafkaSettings | None = None,
     worker: WorkerSettings | None = None,
     sync: SyncSettings | None = None,
+    *,
+    metrics: WorkerMetrics | None = None,
+    metrics_settings: MetricsSettings | None = None,
 ) -> tuple[FastStream, KafkaBroker, WorkerRuntime]:
+    """The worker app (nothing connects before it starts). On start it also serves ``/metrics``
+    on ``METRICS_HOST:METRICS_PORT`` (default 127.0.0.1:9100; port 0 disables it)."""
     store, kafka = store or StoreSettings(), kafka or KafkaSettings()
     worker, sync = worker or WorkerSettings(), sync or SyncSettings()
-    runtime = WorkerRuntime(store, kafka, worker, sync)
-    broker = make_broker(kafka, component="sync-worker")
+    runtime = WorkerRuntime(store, kafka, worker, sync, metrics)
+    broker = make_broker(
+        kafka,
+        component="sync-worker",
+        # A plain logger (no handler of its own) so FastStream's lines follow our log format.
+        logger=logging.getLogger("faststream.access.kafka"),
+        description="Kafka (KAFKA_BOOTSTRAP_SERVERS); JSON messages keyed by customer id.",
+    )
     options: dict[str, Any] = {
         "ack_policy": AckPolicy.MANUAL,
         "auto_offset_reset": "earliest",
@@ -154,24 +213,27 @@ def build_app(
         group_id = f"{worker.group_id}.{group}"
         # FastStream's overloads cannot type **kwargs; the options come from typed settings above.
         register: Callable[[Handler], object] = broker.subscriber(
-            topic, group_id=group_id, **options, **extra
+            topic, group_id=group_id, title=f"{topic}:{group}", **options, **extra
         )
         register(handler)
 
-    async def on_sync_command(msg: KafkaMessage) -> None:
-        """SyncCustomerWorkflows: sync one customer."""
+    # The body parameter documents the payload (AsyncAPI); the raw bytes are parsed in process().
+    async def on_sync_command(body: SyncCommandBody, msg: KafkaMessage) -> None:
+        """SyncCustomerWorkflows: sync one customer (keyed by customer id: one customer's
+        commands stay in order)."""
         await runtime.process(msg, _parser(SyncCustomerWorkflows), runtime.handler.on_command)
 
-    async def on_sync_retry(msg: KafkaMessage) -> None:
+    async def on_sync_retry(body: RetrySyncBody, msg: KafkaMessage) -> None:
         """RetrySync: run a transiently failed sync again once it is due."""
         await runtime.process(msg, _parser(RetrySync), runtime.handler.on_retry)
 
-    async def on_sync_all(msg: KafkaMessage) -> None:
-        """SyncAllCustomers: fan out one command per active customer."""
+    async def on_sync_all(body: SyncAllBody, msg: KafkaMessage) -> None:
+        """SyncAllCustomers: fan out one SyncCustomerWorkflows per active customer."""
         await runtime.process(msg, _parser(SyncAllCustomers), runtime.handler.on_sync_all)
 
-    async def on_customer_event(msg: KafkaMessage) -> None:
-        """CustomerCreated / CustomerUpdated (credentials changed): sync that customer."""
+    async def on_customer_event(body: CustomerEventBody, msg: KafkaMessage) -> None:
+        """CustomerCreated / CustomerUpdated (credentials changed): sync that customer;
+        CustomerDeleted is ignored."""
         await runtime.process(
             msg, _parser(customer_event_adapter), runtime.handler.on_customer_event
         )
@@ -180,11 +242,31 @@ def build_app(
     subscribe(topics.SYNC_RETRY, on_sync_retry, "retries", **parallel)
     subscribe(topics.SYNC_ALL, on_sync_all, "sync-all")
     subscribe(topics.CUSTOMER_EVENTS, on_customer_event, "customer-events")
+    _declare_publications(broker)
 
-    app = FastStream(broker)
+    app = FastStream(
+        broker,
+        logger=logging.getLogger("faststream"),
+        specification=AsyncAPI(
+            title="Zuora Workflow Sync - sync worker",
+            version=__version__,
+            description=ASYNCAPI_DESCRIPTION,
+        ),
+    )
+    lag = LagMonitor(
+        lambda: broker.subscribers, runtime.metrics, interval=worker.lag_interval_seconds
+    )
+    metrics_server: list[MetricsServer] = []
 
     @app.on_startup
     async def _start() -> None:
+        server = start_metrics_server(
+            runtime.metrics.registry,
+            default_port=DEFAULT_METRICS_PORT,
+            settings=metrics_settings,
+        )
+        if server is not None:
+            metrics_server.append(server)
         await ensure_topics(kafka)
         await runtime.start()
         logger.info(
@@ -192,8 +274,56 @@ def build_app(
             extra={"group_id": worker.group_id, "concurrency": worker.concurrency},
         )
 
+    @app.after_startup
+    async def _watch_lag() -> None:
+        lag.start()
+
+    @app.on_shutdown
+    async def _stop_watching_lag() -> None:
+        await lag.stop()
+
     @app.after_shutdown
     async def _stop() -> None:
         await runtime.stop()
+        while metrics_server:
+            metrics_server.pop().close()
 
     return app, broker, runtime
+
+
+ASYNCAPI_DESCRIPTION = (
+    "The Kafka topics of Zuora Workflow Sync as the sync worker sees them: what it consumes "
+    "(one consumer group per topic, offsets committed after a terminal outcome) and what it "
+    "publishes. Every message is JSON with a unique `id` (the idempotency key) and a `type`; "
+    "the key is the customer id where a customer is concerned. Other producers: the customer "
+    "API (customers.events.v1 and workflow-sync.commands.v1, through its transactional "
+    "outbox) and the scheduler (workflow-sync.sync-all.v1)."
+)
+
+
+def _declare_publications(broker: KafkaBroker) -> None:
+    """What the worker publishes (through :class:`KafkaPublisher`), for the AsyncAPI document."""
+    declared: list[tuple[str, Any, str]] = [
+        (
+            topics.SYNC_COMMANDS,
+            SyncCustomerWorkflows,
+            "Fan-out of a SyncAllCustomers: one command per active customer.",
+        ),
+        (
+            topics.SYNC_RETRY,
+            RetrySync,
+            "A transiently failed sync, to run again after the retry backoff.",
+        ),
+        (
+            topics.SYNC_DLQ,
+            SyncDeadLettered,
+            "A sync that failed permanently or ran out of attempts (see `zuora-sync failed`).",
+        ),
+        (
+            topics.SYNC_EVENTS,
+            SyncEvent,
+            "Facts about syncs: WorkflowSyncCompleted, WorkflowSyncFailed, WorkflowsChanged.",
+        ),
+    ]
+    for topic, schema, description in declared:
+        broker.publisher(topic, schema=schema, title=f"{topic}:publish", description=description)

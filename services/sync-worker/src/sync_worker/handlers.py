@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from observability.metrics import WorkerMetrics
 from pydantic import BaseModel
 from sync_engine import RunStatus, SyncOutcome, SyncRequest
 from sync_messages import (
@@ -68,6 +69,7 @@ class SyncCommandHandler:
         settings: WorkerSettings,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._sync_customer = sync_customer
         self._active_customer_ids = active_customer_ids
@@ -76,6 +78,7 @@ class SyncCommandHandler:
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
+        self._metrics = metrics
 
     # -- entry points, one per topic -------------------------------------------------------------
 
@@ -160,6 +163,18 @@ class SyncCommandHandler:
                 failed_run_id=outcome.run_id,
             )
             await self._publish(topics.SYNC_RETRY, retry, key=key)
+            if self._metrics is not None:
+                self._metrics.retry_scheduled()
+            logger.info(
+                "Workflow sync retry scheduled",
+                extra={
+                    "customer_id": key,
+                    "command_id": command.id,
+                    "run_id": str(outcome.run_id) if outcome.run_id else None,
+                    "attempt": attempt,
+                    "not_before": retry.not_before.isoformat(),
+                },
+            )
             if outcome.run_id is not None:
                 await self._ledger.mark_retry_scheduled(outcome.run_id)
         else:
@@ -174,6 +189,8 @@ class SyncCommandHandler:
                 ),
                 key=key,
             )
+            if self._metrics is not None:
+                self._metrics.dead_letter()
             logger.error(
                 "Workflow sync dead-lettered",
                 extra={

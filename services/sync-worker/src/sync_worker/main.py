@@ -1,20 +1,22 @@
-"""`sync-worker`: run one sync-worker process until SIGINT/SIGTERM."""
+"""`sync-worker`: run one sync-worker process until SIGINT/SIGTERM.
+
+Logs go to stderr as JSON lines (``LOG_FORMAT=text`` for people; the default in
+``APP_ENV=development``); ``/metrics`` is served on ``METRICS_HOST:METRICS_PORT``
+(127.0.0.1:9100 by default, ``METRICS_PORT=0`` disables it).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
+
+from observability.logging import configure_logging
 
 from sync_worker.app import build_app
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    configure_logging("sync-worker", level=os.environ.get("LOG_LEVEL", "INFO"))
     app, _broker, _runtime = build_app()
     asyncio.run(app.run())
 

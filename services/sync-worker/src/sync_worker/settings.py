@@ -34,3 +34,8 @@ class WorkerSettings(BaseSettings):
         ge=10_000,
         description="Kafka max.poll.interval.ms; must exceed the retry backoff plus one sync.",
     )
+    lag_interval_seconds: float = Field(
+        15.0,
+        ge=0.0,
+        description="How often the zws_consumer_lag metric is refreshed (0 disables it).",
+    )
