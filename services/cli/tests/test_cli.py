@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from workflow_store.crypto import SecretBox
+from zuora_sync_cli.main import main
 
 pytestmark = pytest.mark.integration
 
 KEY = SecretBox.generate_key()
 
 
-def run(
-    *args: str, env: dict[str, str], stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "zuora_sync_cli.main", *args],
-        input=stdin,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(*args: str, env: dict[str, str], stdin: str | None = None) -> Result:
+    """Run the CLI in this process (its `main()` is what the console script calls) with the given
+    environment and standard input; `test_console_script_runs_as_a_process` covers the process."""
+    saved_env = dict(os.environ)
+    saved = sys.stdin, sys.stdout, sys.stderr
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(env)
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin or ""), out, err
+    try:
+        code = main(list(args))
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+        os.environ.clear()
+        os.environ.update(saved_env)
+        logging.getLogger().handlers.clear()
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
@@ -46,12 +62,12 @@ def env(postgres_url: str, zuora_sandbox: Any) -> dict[str, str]:
     return base
 
 
-def ok(result: subprocess.CompletedProcess[str]) -> str:
+def ok(result: Result) -> str:
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
-def fails_cleanly(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+def fails_cleanly(result: Result, *needles: str) -> str:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     lines = [line for line in result.stderr.splitlines() if line.startswith("zuora-sync:")]
@@ -221,3 +237,39 @@ def test_downgrade_to_empty_and_upgrade_again(env: dict[str, str]) -> None:
     fails_cleanly(run("customers", "list", env=env), "database")
     assert "0001" in ok(run("db", "upgrade", env=env))
     assert ok(run("customers", "list", env=env)).strip() == "(none)"
+
+
+def test_console_script_runs_as_a_process(env: dict[str, str], zuora_sandbox: Any) -> None:
+    """The installed entry point, as a user runs it: a real process, secret on stdin, exit codes."""
+    tenant = zuora_sandbox.add_tenant("acme", workflow_count=60, seed=5)
+
+    def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "zuora_sync_cli.main", *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    added = cli(
+        "customers",
+        "add",
+        "--name",
+        "acme",
+        "--base-url",
+        zuora_sandbox.base_url,
+        "--client-id",
+        tenant.client_id,
+        "--client-secret-stdin",
+        stdin=tenant.client_secret,
+    )
+    assert added.returncode == 0, added.stderr
+    synced = cli("sync-workflows", "--customer", "acme", "--inline", "--json")
+    assert synced.returncode == 0, synced.stderr
+    assert json.loads(synced.stdout)["created"] == 60
+    missing = cli("sync-workflows", "--customer", "nobody", "--inline")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "zuora-sync: error: customer 'nobody' not found"
