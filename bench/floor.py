@@ -1,0 +1,140 @@
+"""Floor: what the hardware allows - every sandbox page fetched by a bare concurrent httpx loop,
+then every row written by ONE bulk COPY. No validation, no reconciliation, no bookkeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import psycopg
+
+COLUMNS = (
+    "customer_id",
+    "zuora_id",
+    "name",
+    "description",
+    "status",
+    "active_version_id",
+    "active_version",
+    "active_version_status",
+    "active_version_type",
+    "callout_trigger",
+    "ondemand_trigger",
+    "scheduled_trigger",
+    "interval",
+    "timezone",
+    "zuora_created_at",
+    "zuora_updated_at",
+    "raw",
+    "content_hash",
+    "first_seen_at",
+    "last_changed_at",
+)
+
+
+async def fetch_all(
+    sandbox_url: str,
+    tenants: list[tuple[uuid.UUID, str, str]],
+    *,
+    concurrency: int = 64,
+    page_length: int = 50,
+) -> tuple[list[tuple[uuid.UUID, bytes]], dict[str, int]]:
+    """Pages of every tenant (token, then page chain), `concurrency` tenants at a time."""
+    pages: list[tuple[uuid.UUID, bytes]] = []
+    counts = {"pages": 0, "tokens": 0}
+    sem = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=60, limits=limits) as http:
+
+        async def one(customer_id: uuid.UUID, client_id: str, secret: str) -> None:
+            async with sem:
+                r = await http.post(
+                    "/oauth/token",
+                    data={
+                        "client_id": client_id,
+                        "client_secret": secret,
+                        "grant_type": "client_credentials",
+                    },
+                )
+                r.raise_for_status()
+                counts["tokens"] += 1
+                headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+                page = 1
+                while True:
+                    r = await http.get(
+                        "/workflows",
+                        params={"page": page, "page_length": page_length},
+                        headers=headers,
+                    )
+                    r.raise_for_status()
+                    counts["pages"] += 1
+                    pages.append((customer_id, r.content))
+                    if b'"next_page"' not in r.content:
+                        break
+                    page += 1
+
+        await asyncio.gather(*(one(*t) for t in tenants))
+    return pages, counts
+
+
+def copy_rows(dsn: str, pages: list[tuple[uuid.UUID, bytes]]) -> int:
+    now = datetime.now(UTC)
+    n = 0
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY workflows ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for customer_id, content in pages:
+                for item in json.loads(content)["data"]:
+                    raw = json.dumps(item, separators=(",", ":"))
+                    v: dict[str, Any] = item.get("active_version") or {}
+                    copy.write_row(
+                        (
+                            customer_id,
+                            item["id"],
+                            item["name"],
+                            item.get("description"),
+                            item.get("status"),
+                            v.get("id"),
+                            None if v.get("version") is None else str(v.get("version")),
+                            v.get("status"),
+                            v.get("type"),
+                            item.get("calloutTrigger"),
+                            item.get("ondemandTrigger"),
+                            item.get("scheduledTrigger"),
+                            item.get("interval") or None,
+                            item.get("timezone"),
+                            item.get("createdAt"),
+                            item.get("updatedAt"),
+                            raw,
+                            hashlib.sha256(raw.encode()).hexdigest(),
+                            now,
+                            now,
+                        )
+                    )
+                    n += 1
+        conn.commit()
+    return n
+
+
+async def run_floor(
+    dsn: str, sandbox_url: str, tenants: list[tuple[uuid.UUID, str, str]], concurrency: int = 64
+) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    pages, counts = await fetch_all(sandbox_url, tenants, concurrency=concurrency)
+    t1 = time.perf_counter()
+    rows = await asyncio.to_thread(copy_rows, dsn, pages)
+    t2 = time.perf_counter()
+    return {
+        "seconds": round(t2 - t0, 3),
+        "fetch_seconds": round(t1 - t0, 3),
+        "copy_seconds": round(t2 - t1, 3),
+        "rows": rows,
+        "concurrency": concurrency,
+        **counts,
+    }

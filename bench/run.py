@@ -1,0 +1,324 @@
+# ruff: noqa: T201 - a benchmark prints its figures
+"""Run the benchmark scenarios of issue 6 and write bench/results/latest.{json,md}.
+
+    uv run python -m bench.run            # full (make bench)
+    uv run python -m bench.run --smoke    # small (make bench-smoke)
+
+Real processes on 127.0.0.1: a throw-away PostgreSQL database, the local Kafka-compatible broker,
+the Zuora sandbox (latency per request, default 20 ms), sync-worker and customer-api processes.
+Prints figures; never asserts timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.baseline import run_baseline
+from bench.floor import run_floor
+from bench.profile_sync import profile_sync
+from bench.scenarios import (
+    apply_churn,
+    created_to_readable,
+    plan_churn,
+    run_loadgen,
+    run_sync_all,
+)
+from bench.stack import Stack, TenantSpec, pg_dsn, spread_counts
+
+RESULTS = Path(__file__).with_name("results")
+
+
+@dataclass
+class Config:
+    name: str
+    customers: int  # scenario 1
+    baseline_every: int  # baseline runs on every k-th customer of scenario 1, extrapolated
+    scaling_sizes: list[int]
+    scaling_workers: list[int]
+    created_customers: int
+    reader_workflows: int
+    load_requests: int
+    load_rate: float
+    load_concurrency: int
+    profile_workflows: int
+    budget_s: float  # the run skips the remaining scaling points beyond this
+    scaling_workers_customers: int = 0  # customers of the worker-count series (0: scenario 1's)
+    latency_ms: float = 20.0
+    workers: int = 2
+    worker_concurrency: int = 8
+    partitions: int = 16
+    notes: list[str] = field(default_factory=list)
+
+
+FULL = Config(
+    name="full",
+    customers=1000,
+    baseline_every=10,
+    scaling_sizes=[100, 300, 1000, 5000],
+    scaling_workers=[1, 2, 4],
+    scaling_workers_customers=300,
+    created_customers=50,
+    reader_workflows=1000,
+    load_requests=4000,
+    load_rate=300.0,
+    load_concurrency=16,
+    profile_workflows=5000,
+    budget_s=790.0,
+)
+SMOKE = Config(
+    name="smoke",
+    customers=40,
+    baseline_every=8,
+    scaling_sizes=[20, 40],
+    scaling_workers=[1, 2],
+    created_customers=4,
+    reader_workflows=1000,
+    load_requests=300,
+    load_rate=300.0,
+    load_concurrency=8,
+    profile_workflows=0,
+    budget_s=75.0,
+)
+
+
+def _tenant_specs(prefix: str, counts: list[int], seed_base: int) -> list[TenantSpec]:
+    return [
+        TenantSpec(name=f"{prefix}-{i:05d}", workflow_count=c, seed=seed_base + i)
+        for i, c in enumerate(counts, start=1)
+    ]
+
+
+async def run(cfg: Config, workdir: Path) -> dict[str, Any]:
+    started = time.monotonic()
+    results: dict[str, Any] = {"config": {k: v for k, v in vars(cfg).items() if k != "notes"}}
+    notes = cfg.notes
+    stack = Stack(
+        workdir=workdir,
+        latency_ms=cfg.latency_ms,
+        partitions=cfg.partitions,
+        worker_concurrency=cfg.worker_concurrency,
+    )
+    try:
+        await stack.start()
+        results["machine"] = report.machine_info(pg_dsn(stack.dbname))
+        n_max = max([cfg.customers, *cfg.scaling_sizes])
+        specs = _tenant_specs("cust", spread_counts(n_max), 1000)
+        created = _tenant_specs(
+            "new", [max(1, c) for c in spread_counts(cfg.created_customers, seed=11)], 900_000
+        )
+        reader = TenantSpec(name="reader", workflow_count=cfg.reader_workflows, seed=424242)
+        extra = [reader, *created]
+        if cfg.profile_workflows:
+            extra.append(TenantSpec("profiled", cfg.profile_workflows, 777))
+        s1_specs = specs[: cfg.customers]
+        t = time.perf_counter()
+        await stack.add_tenants(s1_specs + extra)  # the rest only if a scaling point needs them
+        print(f"sandbox: {len(s1_specs) + len(extra)} tenants in {time.perf_counter() - t:.1f} s")
+        creds = lambda ss: [(s.customer_id, s.client_id, s.client_secret) for s in ss]  # noqa: E731
+
+        # -- floor -----------------------------------------------------------------------------
+        print("floor: bare concurrent httpx + one COPY", flush=True)
+        stack.reset_data()
+        stack.insert_customers(s1_specs)
+        results["floor"] = await run_floor(pg_dsn(stack.dbname), stack.sandbox_url, creds(s1_specs))
+        print(f"  {results['floor']}", flush=True)
+
+        # -- baseline --------------------------------------------------------------------------
+        subset = s1_specs[:: cfg.baseline_every]
+        print(f"baseline: naive sync of {len(subset)} customers (every {cfg.baseline_every}th)")
+        stack.reset_data()
+        stack.insert_customers(subset)
+        base = await run_baseline(stack.database_url, stack.sandbox_url, creds(subset))
+        sub_wf = sum(s.workflow_count for s in subset)
+        all_wf = sum(s.workflow_count for s in s1_specs)
+        base["workflows"] = sub_wf
+        base["extrapolated_customers"] = len(s1_specs)
+        base["extrapolated_s"] = round(base["seconds"] * len(s1_specs) / len(subset), 2)
+        base["extrapolated_by_workflows_s"] = round(base["seconds"] * all_wf / max(1, sub_wf), 2)
+        results["baseline"] = base
+        print(f"  {base}", flush=True)
+
+        # -- scenario 1, 2, 3 ------------------------------------------------------------------
+        stack.reset_data()
+        stack.insert_customers(s1_specs)
+        await stack.start_workers(cfg.workers)
+        print(f"scenario 1: sync-all of {len(s1_specs)} customers, {cfg.workers} workers")
+        s1 = await run_sync_all(stack, s1_specs, "s1")
+        results["s1_sync_all"] = s1
+        print("scenario 2: no-change re-sync")
+        results["s2_no_change"] = await run_sync_all(stack, s1_specs, "s2")
+        print("scenario 3: 1 % changed, 0.5 % added, 0.5 % deleted")
+        plan = plan_churn(s1_specs, change=0.01, add=0.005, delete=0.005)
+        churn = await apply_churn(stack, plan)
+        s3 = await run_sync_all(stack, s1_specs, "s3")
+        s3["churn"] = churn
+        s3["changes_expected"] = sum(churn.values())
+        s3["rows_equal_changes"] = (
+            s3["db_workflow_rows"]["updated"] == churn["changed"]
+            and s3["db_workflow_rows"]["inserted"] == churn["added"]
+            and s3["db_workflow_rows"]["deleted"] == churn["deleted"]
+        )
+        results["s3_churn"] = s3
+        print(f"  churn applied {churn}; rows equal changes: {s3['rows_equal_changes']}")
+
+        # -- scenario 4, 5 ---------------------------------------------------------------------
+        try:
+            await _read_scenarios(cfg, stack, created, reader, results)
+        except Exception as exc:  # a broken scenario must not lose the others' figures
+            notes.append(f"scenario 4/5 failed: {exc!r}"[:2000])
+            print(f"  scenario 4/5 FAILED: {exc!r}", flush=True)
+        stack.stop_api()
+
+        # -- profile ---------------------------------------------------------------------------
+        if cfg.profile_workflows:
+            print(f"profile: one customer with {cfg.profile_workflows} workflows (pyinstrument)")
+            stack.reset_data()
+            prof = stack.tenants["profiled"]
+            stack.insert_customers([prof])
+            try:
+                results["profile"] = await profile_sync(stack, prof, RESULTS)
+            except Exception as exc:
+                notes.append(f"profile failed: {exc!r}"[:1000])
+            stack.reset_data()
+        # -- scenario 6: scaling ---------------------------------------------------------------
+        scaling: list[dict[str, Any]] = []
+        # Cheapest first; a point is skipped when its estimate (scenario 1's time scaled by
+        # customers, / workers) would overrun the budget - the report says so.
+        per_worker_n = cfg.scaling_workers_customers or cfg.customers
+        points = sorted(
+            {(n, cfg.workers) for n in cfg.scaling_sizes}
+            | {(per_worker_n, w) for w in cfg.scaling_workers},
+            key=lambda p: (p[0] / p[1] ** 0.5, p[1]),
+        )
+        for n, w in points:
+            if (n, w) == (cfg.customers, cfg.workers):
+                scaling.append({"customers": n, "workers": w, **_point(s1)})
+                continue
+            estimate = 12 + s1["wall_s"] * n / cfg.customers * cfg.workers / min(w, 2)
+            estimate += 0.01 * sum(1 for sp in specs[:n] if sp.name not in stack.tenants)
+            left = cfg.budget_s - (time.monotonic() - started)
+            if estimate > left:
+                notes.append(
+                    f"scaling point {n} customers x {w} workers skipped: estimated "
+                    f"{estimate:.0f} s > {left:.0f} s left of the {cfg.budget_s:.0f} s budget"
+                )
+                print(f"  skipping {n} x {w}: estimate {estimate:.0f} s > {left:.0f} s left")
+                continue
+            print(f"scenario 6: {n} customers, {w} workers")
+            stack.stop_workers()
+            missing = [sp for sp in specs[:n] if sp.name not in stack.tenants]
+            if missing:
+                await stack.add_tenants(missing)
+            stack.reset_data()
+            stack.insert_customers(specs[:n])
+            await stack.start_workers(w)
+            try:
+                r = await run_sync_all(stack, specs[:n], f"scale-{n}x{w}", timeout=max(30.0, left))
+            except Exception as exc:
+                notes.append(f"scaling point {n} x {w} failed: {exc!r}"[:1000])
+                continue
+            scaling.append({"customers": n, "workers": w, **_point(r)})
+        results["s6_scaling"] = scaling
+        stack.stop_workers()
+
+    finally:
+        stack.close()
+    results["runtime_s"] = round(time.monotonic() - started, 1)
+    results["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["notes"] = notes
+    return results
+
+
+async def _read_scenarios(
+    cfg: Config,
+    stack: Stack,
+    created: list[TenantSpec],
+    reader: TenantSpec,
+    results: dict[str, Any],
+) -> None:
+    print("scenario 4: customers created over HTTP -> readable")
+    await stack.start_api()
+    results["s4_created_readable"] = await created_to_readable(stack, created)
+    await created_to_readable(stack, [reader], spacing=0)
+    url = f"{stack.api_url}/customers/{reader.customer_id}/workflows?page_size=50"
+    print("scenario 5: read API under bounded load (separate process)")
+    closed = run_loadgen(
+        url,
+        stack.api_key,
+        mode="closed",
+        requests=cfg.load_requests,
+        concurrency=cfg.load_concurrency,
+        max_seconds=30 if cfg.name == "full" else 6,
+    )
+    print(f"  closed loop: {closed}", flush=True)
+    rate = run_loadgen(
+        url,
+        stack.api_key,
+        mode="rate",
+        rate=cfg.load_rate,
+        requests=int(cfg.load_rate * (10 if cfg.name == "full" else 2)),
+        concurrency=cfg.load_concurrency,
+        max_seconds=15 if cfg.name == "full" else 4,
+    )
+    print(f"  open loop at {cfg.load_rate:.0f} req/s: {rate}", flush=True)
+    results["s5_read_api"] = {"closed_loop": closed, "fixed_rate": rate}
+
+
+def _point(r: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "workflows",
+        "wall_s",
+        "workflows_per_s",
+        "zuora_pages",
+        "worker_cpu_s_total",
+        "worker_peak_rss_mb_max",
+        "customers_done",
+    )
+    return {k: r[k] for k in keys}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="the small CI variant")
+    parser.add_argument("--latency-ms", type=float, default=None, help="sandbox latency")
+    parser.add_argument("--customers", type=int, default=None, help="scenario 1 size")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    cfg = SMOKE if args.smoke else FULL
+    if args.latency_ms is not None:
+        cfg.latency_ms = args.latency_ms
+    if args.customers is not None:
+        cfg.customers = args.customers
+        cfg.scaling_sizes = sorted({*cfg.scaling_sizes, args.customers})
+    args.out.mkdir(parents=True, exist_ok=True)
+    keep = os.environ.get("BENCH_KEEP_LOGS")
+    workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="zws-bench-"))
+    print(f"benchmark '{cfg.name}' (logs in {workdir})", flush=True)
+    try:
+        results = asyncio.run(run(cfg, workdir))
+    except Exception:
+        traceback.print_exc()
+        for log in sorted(workdir.glob("*.log")):
+            print(f"===== {log.name} (tail) =====\n{log.read_text(errors='replace')[-2500:]}")
+        return 1
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)  # logs are kept on failure or on request
+    paths = report.write(results, args.out, plot_png=not args.smoke)
+    print(report.markdown(results))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

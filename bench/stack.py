@@ -1,0 +1,447 @@
+# ruff: noqa: T201, ASYNC109 - prints warnings; bounded waits take a timeout
+"""The real processes a benchmark runs against: PostgreSQL database, local broker, sandbox,
+sync workers, customer API - plus psutil sampling of their CPU and memory.
+
+Everything binds to 127.0.0.1, every wait is bounded, and every process started here is stopped
+(by its own pid) when the stack closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import psycopg
+from event_bus.local_broker import LocalBroker, free_port, start_local_broker
+from event_bus.settings import KafkaSettings
+from event_bus.topics import ensure_topics
+from workflow_store.crypto import SecretBox
+from workflow_store.migrate import upgrade_async
+
+PYTHON = sys.executable
+PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("BENCH_PG_PORT", "5432"))
+PG_USER = os.environ.get("BENCH_PG_USER", "postgres")
+
+
+def pg_dsn(dbname: str) -> str:
+    return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={dbname}"
+
+
+def sqlalchemy_url(dbname: str) -> str:
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{dbname}"
+
+
+async def wait_for(predicate: Any, *, timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+                return
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(5)
+
+
+class Sampler:
+    """Samples RSS of a set of pids every `interval` s in a thread; CPU from cpu_times deltas.
+
+    Sampling reads only /proc/PID/statm (cheap); the child walk for CPU is done twice, at
+    start and end, so the sampler itself does not steal CPU from a 2-core machine.
+    """
+
+    def __init__(self, procs: dict[str, int], interval: float = 0.2) -> None:
+        self._ps = {name: psutil.Process(pid) for name, pid in procs.items()}
+        self._interval = interval
+        self.peak_rss: dict[str, int] = dict.fromkeys(procs, 0)
+        self._cpu0: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _cpu(p: psutil.Process) -> float:
+        try:
+            t = p.cpu_times()
+            total = t.user + t.system
+            for child in p.children(recursive=True):
+                try:
+                    ct = child.cpu_times()
+                    total += ct.user + ct.system
+                except psutil.Error:
+                    pass
+            return total
+        except psutil.Error:
+            return 0.0
+
+    def _sample(self) -> None:
+        for name, p in self._ps.items():
+            try:
+                rss = p.memory_info().rss
+            except psutil.Error:
+                continue
+            if rss > self.peak_rss[name]:
+                self.peak_rss[name] = rss
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._sample()
+
+    def __enter__(self) -> Sampler:
+        self._cpu0 = {name: self._cpu(p) for name, p in self._ps.items()}
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._sample()
+        self.cpu = {name: self._cpu(p) - self._cpu0[name] for name, p in self._ps.items()}
+
+    def figures(self) -> dict[str, dict[str, float]]:
+        return {
+            name: {
+                "cpu_s": round(self.cpu.get(name, 0.0), 2),
+                "peak_rss_mb": round(self.peak_rss[name] / 2**20, 1),
+            }
+            for name in self._ps
+        }
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every postgres process on the machine (a shared server: indicative)."""
+    total = 0.0
+    for p in psutil.process_iter(["name"]):
+        try:
+            if (p.info["name"] or "").startswith("postgres"):
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+# --------------------------------------------------------------------------- the stack
+
+
+@dataclass
+class TenantSpec:
+    name: str
+    workflow_count: int
+    seed: int
+    client_id: str = ""
+    client_secret: str = ""
+    customer_id: uuid.UUID | None = None
+
+
+def spread_counts(n: int, *, mean: float = 100.0, cap: int = 500, seed: int = 7) -> list[int]:
+    """Workflow counts per customer: exponential with the given mean, clipped to [0, cap]."""
+    rng = random.Random(seed)  # noqa: S311 - benchmark data
+    return [min(cap, int(rng.expovariate(1.0 / mean))) for _ in range(n)]
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    latency_ms: float = 20.0
+    partitions: int = 16
+    worker_concurrency: int = 8
+    page_length: int = 50
+    dbname: str = field(default_factory=lambda: f"bench_{os.getpid()}_{secrets.token_hex(4)}")
+    encryption_key: str = field(default_factory=SecretBox.generate_key)
+    api_key: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    broker: LocalBroker | None = None
+    sandbox: Proc | None = None
+    sandbox_url: str = ""
+    workers: list[Proc] = field(default_factory=list)
+    api: Proc | None = None
+    api_url: str = ""
+    tenants: dict[str, TenantSpec] = field(default_factory=dict)
+
+    @property
+    def database_url(self) -> str:
+        return sqlalchemy_url(self.dbname)
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        assert self.broker is not None
+        return KafkaSettings(
+            bootstrap_servers=self.broker.bootstrap_servers,
+            topic_partitions=self.partitions,
+            session_timeout_ms=2000,
+            heartbeat_interval_ms=300,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with psycopg.connect(pg_dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.dbname}"')
+        await upgrade_async(self.database_url)
+        self.broker = start_local_broker(log_file=self.workdir / "broker.log")
+        await ensure_topics(self.kafka)
+        port = free_port()
+        self.sandbox = self._spawn(
+            "sandbox",
+            [
+                "-m",
+                "zuora_sandbox",
+                "--port",
+                str(port),
+                "--latency-ms",
+                str(self.latency_ms),
+                "--log-level",
+                "warning",
+            ],
+            os.environ.copy(),
+        )
+        self.sandbox_url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient() as client:
+
+            async def up() -> bool:
+                try:
+                    r = await client.get(f"{self.sandbox_url}/_sandbox/health", timeout=1)
+                except httpx.HTTPError:
+                    return False
+                return r.status_code == 200
+
+            await wait_for(up, timeout=30, what="sandbox")
+
+    def close(self) -> None:
+        self.stop_api()
+        self.stop_workers()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        try:
+            with psycopg.connect(pg_dsn("postgres"), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+        except psycopg.Error as exc:
+            print(f"warning: could not drop {self.dbname}: {exc}", file=sys.stderr)
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Proc:
+        log_path = self.workdir / f"{name}.log"
+        handle = log_path.open("ab")
+        popen = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+            [PYTHON, *args],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+        )
+        handle.close()
+        return Proc(name, popen, log_path)
+
+    def service_env(self, **extra: str) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("KAFKA_", "WORKER_", "SYNC_", "DATABASE_", "API_"))
+        }
+        assert self.broker is not None
+        env.update(
+            {
+                "APP_ENV": "production",
+                "DATABASE_URL": self.database_url,
+                "ENCRYPTION_KEYS": self.encryption_key,
+                "ZUORA_ALLOWED_BASE_URLS": self.sandbox_url,
+                "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
+                "KAFKA_SESSION_TIMEOUT_MS": "2000",
+                "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+                "KAFKA_TOPIC_PARTITIONS": str(self.partitions),
+                "WORKER_CONCURRENCY": str(self.worker_concurrency),
+                "SYNC_PAGE_LENGTH": str(self.page_length),
+                "API_KEYS": self.api_key,
+                "LOG_LEVEL": "INFO",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(extra)
+        return env
+
+    async def start_workers(self, count: int, **env: str) -> list[Proc]:
+        self.stop_workers()
+        base = len(list(self.workdir.glob("worker-*.log")))
+        procs = [
+            self._spawn(f"worker-{base + i}", ["-m", "sync_worker.main"], self.service_env(**env))
+            for i in range(count)
+        ]
+        for proc in procs:
+
+            async def ready(proc: Proc = proc) -> bool:
+                if not proc.alive():
+                    raise RuntimeError(f"{proc.name} exited:\n{proc.log()[-3000:]}")
+                return "FastStream app started successfully" in proc.log()
+
+            await wait_for(ready, timeout=90, what=f"{proc.name} to start", interval=0.1)
+        self.workers = procs
+        # Let the consumer groups settle (every join rebalances the group's members).
+        await asyncio.sleep(2.5)
+        return procs
+
+    def stop_workers(self) -> None:
+        for proc in self.workers:
+            proc.stop()
+        self.workers = []
+
+    async def start_api(self) -> Proc:
+        port = free_port()
+        self.api = self._spawn(
+            "api",
+            ["-m", "customer_api.main"],
+            self.service_env(API_PORT=str(port), LOG_LEVEL="WARNING"),
+        )
+        self.api_url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient() as client:
+
+            async def up() -> bool:
+                if self.api is None or not self.api.alive():
+                    raise RuntimeError(f"api exited:\n{self.api.log()[-3000:] if self.api else ''}")
+                try:
+                    r = await client.get(f"{self.api_url}/healthz", timeout=1)
+                except httpx.HTTPError:
+                    return False
+                return r.status_code == 200
+
+            await wait_for(up, timeout=60, what="customer-api")
+        return self.api
+
+    def stop_api(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+
+    # -- sandbox tenants -----------------------------------------------------------------------
+
+    async def add_tenants(self, specs: list[TenantSpec], concurrency: int = 16) -> None:
+        sem = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(base_url=self.sandbox_url, timeout=60) as client:
+
+            async def one(spec: TenantSpec) -> None:
+                async with sem:
+                    r = await client.post(
+                        "/_sandbox/tenants",
+                        json={
+                            "name": spec.name,
+                            "workflow_count": spec.workflow_count,
+                            "seed": spec.seed,
+                        },
+                    )
+                    r.raise_for_status()
+                    body = r.json()
+                    spec.client_id, spec.client_secret = body["client_id"], body["client_secret"]
+                    self.tenants[spec.name] = spec
+
+            await asyncio.gather(*(one(s) for s in specs))
+
+    async def sandbox_stats(self, names: list[str], concurrency: int = 32) -> dict[str, int]:
+        """Sum of the per-tenant request counters of these tenants."""
+        sem = asyncio.Semaphore(concurrency)
+        totals = {"token_requests": 0, "list_requests": 0, "get_requests": 0}
+        async with httpx.AsyncClient(base_url=self.sandbox_url, timeout=60) as client:
+
+            async def one(name: str) -> None:
+                async with sem:
+                    r = await client.get(f"/_sandbox/tenants/{name}/stats")
+                    r.raise_for_status()
+                    for k in totals:
+                        totals[k] += int(r.json()[k])
+
+            await asyncio.gather(*(one(n) for n in names))
+        return totals
+
+    async def sandbox_counts(self, names: list[str], concurrency: int = 32) -> dict[str, int]:
+        sem = asyncio.Semaphore(concurrency)
+        out: dict[str, int] = {}
+        async with httpx.AsyncClient(base_url=self.sandbox_url, timeout=60) as client:
+
+            async def one(name: str) -> None:
+                async with sem:
+                    r = await client.get(f"/_sandbox/tenants/{name}")
+                    r.raise_for_status()
+                    out[name] = int(r.json()["workflow_count"])
+
+            await asyncio.gather(*(one(n) for n in names))
+        return out
+
+    # -- database ------------------------------------------------------------------------------
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(pg_dsn(self.dbname), autocommit=True)
+
+    def reset_data(self) -> None:
+        """Empty every table (a fresh start for the next scenario)."""
+        with self.connect() as conn:
+            conn.execute(
+                "TRUNCATE workflows, sync_runs, processed_messages, outbox, customers CASCADE"
+            )
+
+    def insert_customers(self, specs: list[TenantSpec]) -> None:
+        """The customers rows of these tenants (secrets encrypted, as the API would store them)."""
+        box = SecretBox([self.encryption_key])
+        rows = []
+        for spec in specs:
+            spec.customer_id = uuid.uuid4()
+            rows.append(
+                (
+                    spec.customer_id,
+                    spec.name,
+                    self.sandbox_url,
+                    spec.client_id,
+                    box.encrypt(spec.client_secret),
+                )
+            )
+        with self.connect() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO customers (id, name, base_url, client_id, client_secret_encrypted,"
+                " active, credential_status, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, true, 'unknown', now(), now())",
+                rows,
+            )
