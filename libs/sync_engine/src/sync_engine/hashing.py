@@ -8,13 +8,15 @@ seen, while key order or whitespace differences between responses are not.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 
 def canonical_json(item: Mapping[str, Any]) -> bytes:
-    return json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    # orjson: compact UTF-8 JSON with sorted keys, several times faster than the json module.
+    return orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
 
 
 def content_hash(item: Mapping[str, Any]) -> str:

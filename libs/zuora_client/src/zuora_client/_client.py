@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import random
 import ssl
@@ -16,6 +15,7 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 import httpx
+import orjson
 
 from ._auth import TokenCache, TokenKey, default_token_cache
 from ._errors import (
@@ -384,7 +384,8 @@ class ZuoraClient:
 
 def _json_body(response: httpx.Response, what: str, secrets: tuple[str, ...]) -> Any:
     try:
-        return json.loads(response.content)
+        # orjson: ~4x faster than json on workflow pages (a top CPU cost of a sync-all).
+        return orjson.loads(response.content)
     except ValueError:
         snippet = scrub(response.text[:200], secrets)
         raise InvalidResponseError(

@@ -241,7 +241,7 @@ def build_app(
     subscribe(topics.SYNC_COMMANDS, on_sync_command, "commands", **parallel)
     subscribe(topics.SYNC_RETRY, on_sync_retry, "retries", **parallel)
     subscribe(topics.SYNC_ALL, on_sync_all, "sync-all")
-    subscribe(topics.CUSTOMER_EVENTS, on_customer_event, "customer-events")
+    subscribe(topics.CUSTOMER_EVENTS, on_customer_event, "customer-events", **parallel)
     _declare_publications(broker)
 
     app = FastStream(
