@@ -336,7 +336,11 @@ class Stack:
         self.api = self._spawn(
             "api",
             ["-m", "customer_api.main"],
-            self.service_env(API_PORT=str(port), LOG_LEVEL="WARNING"),
+            self.service_env(
+                API_PORT=str(port),
+                LOG_LEVEL="WARNING",
+                API_WORKERS=os.environ.get("BENCH_API_WORKERS", "2"),
+            ),
         )
         self.api_url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient() as client:

@@ -204,5 +204,5 @@ async def test_list_is_two_queries_without_raw(
     finally:
         event.remove(engine, "before_cursor_execute", record)
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 3  # 1st call: count only (no match); 2nd: count + page
+    assert len(selects) == 3  # 1st call (no match): empty page + head; 2nd: one query
     assert all("workflows.raw" not in s for s in selects)

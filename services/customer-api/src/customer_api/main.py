@@ -22,6 +22,20 @@ def main() -> None:
     except ConfigurationError as exc:
         print(f"customer-api: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         raise SystemExit(2) from None
+    if settings.api_workers > 1:
+        # Several processes share the port; each builds its own app (and outbox relay: relays
+        # take turns through an advisory lock, so that is safe).
+        uvicorn.run(
+            "customer_api.app:create_app",
+            factory=True,
+            workers=settings.api_workers,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level=settings.log_level.lower(),
+            log_config=None,
+            proxy_headers=True,
+        )
+        return
     uvicorn.run(
         app,
         host=settings.api_host,

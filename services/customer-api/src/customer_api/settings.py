@@ -41,6 +41,13 @@ class ApiSettings(StoreSettings):
     )
     api_host: str = Field(default="127.0.0.1", validation_alias="API_HOST")
     api_port: int = Field(default=8000, ge=1, le=65535, validation_alias="API_PORT")
+    api_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        validation_alias="API_WORKERS",
+        description="uvicorn worker processes (the read API is CPU-bound: about one per core).",
+    )
     outbox_relay_enabled: bool = Field(
         default=True,
         validation_alias="OUTBOX_RELAY_ENABLED",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+import orjson
+from fastapi import APIRouter, Path, Query, Response
 
 from customer_api.deps import PageDep, PageSizeDep, SessionDep
 from customer_api.handlers import workflows
@@ -25,7 +26,12 @@ router = APIRouter(prefix="/customers/{customer_id}/workflows", tags=["workflows
 ZuoraId = Annotated[int, Path(ge=0, le=2**63 - 1, description="The workflow's Zuora id.")]
 
 
-@router.get("", summary="List a customer's workflows", responses=problem_responses(404, 422))
+@router.get(
+    "",
+    summary="List a customer's workflows",
+    response_model=Page[WorkflowSummary],
+    responses=problem_responses(404, 422),
+)
 async def list_workflows(
     customer_id: uuid.UUID,
     session: SessionDep,
@@ -35,8 +41,8 @@ async def list_workflows(
     status: Annotated[StatusText | None, Query(description="Status, e.g. Active.")] = None,
     trigger: Annotated[WorkflowTrigger | None, Query(description="Trigger type.")] = None,
     sort: Annotated[WorkflowSort, Query(description="Sort key; '-' for descending.")] = "name",
-) -> Page[WorkflowSummary]:
-    return await workflows.list_workflows(
+) -> Response:
+    page_data = await workflows.list_workflows(
         session,
         customer_id,
         page=page,
@@ -46,6 +52,9 @@ async def list_workflows(
         trigger=trigger,
         sort=sort,
     )
+    # Serialised by orjson straight from the rows (same shape as Page[WorkflowSummary]); FastAPI
+    # skips response-model validation for a Response, the largest CPU cost of this hot path.
+    return Response(orjson.dumps(page_data, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
 @router.get(
