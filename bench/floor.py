@@ -53,9 +53,21 @@ async def fetch_all(
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=sandbox_url, timeout=60, limits=limits) as http:
 
+        async def send(method: str, url: str, **kw: Any) -> httpx.Response:
+            # A pooled keep-alive connection can be closed by the server just as it is reused;
+            # even a bare loop must resend then (bounded: 3 tries).
+            for attempt in range(3):
+                try:
+                    return await http.request(method, url, **kw)
+                except httpx.RemoteProtocolError:
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+
         async def one(customer_id: uuid.UUID, client_id: str, secret: str) -> None:
             async with sem:
-                r = await http.post(
+                r = await send(
+                    "POST",
                     "/oauth/token",
                     data={
                         "client_id": client_id,
@@ -68,7 +80,8 @@ async def fetch_all(
                 headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
                 page = 1
                 while True:
-                    r = await http.get(
+                    r = await send(
+                        "GET",
                         "/workflows",
                         params={"page": page, "page_length": page_length},
                         headers=headers,
