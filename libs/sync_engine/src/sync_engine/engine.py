@@ -78,6 +78,17 @@ class _Listing:
 
 ClientFactory = Callable[[ZuoraCredentials], ZuoraClient]
 
+
+def _customer_gone(request: SyncRequest) -> SyncOutcome:
+    """A command for a deleted customer: nothing to sync and no run to record (no customer row)."""
+    return SyncOutcome(
+        customer_id=request.customer_id,
+        status=RunStatus.SKIPPED,
+        run_id=None,
+        skip_reason="customer no longer exists",
+    )
+
+
 OutcomeHook = Callable[[SyncRequest, SyncOutcome, float], None]
 """Called after every :meth:`WorkflowSyncEngine.sync_customer` with the request, its outcome and
 the wall time in seconds (the metrics hook); must be quick and not raise."""
@@ -138,12 +149,7 @@ class WorkflowSyncEngine:
         async with self._sessions() as session:
             customer = await session.get(Customer, request.customer_id)
             if customer is None:
-                return SyncOutcome(
-                    customer_id=request.customer_id,
-                    status=RunStatus.SKIPPED,
-                    run_id=None,
-                    skip_reason="customer no longer exists",
-                )
+                return _customer_gone(request)
             early_skip = self._skip_reason(customer, request)
         if early_skip:
             return await self._record_skip(request, early_skip)
@@ -162,12 +168,7 @@ class WorkflowSyncEngine:
         async with self._sessions() as session:
             customer = await session.get(Customer, request.customer_id)
             if customer is None:
-                return SyncOutcome(
-                    customer_id=request.customer_id,
-                    status=RunStatus.SKIPPED,
-                    run_id=None,
-                    skip_reason="customer no longer exists",
-                )
+                return _customer_gone(request)
             reason = self._skip_reason(customer, request)
             if reason:
                 return await self._record_skip(request, reason, coalesced=True)
