@@ -9,9 +9,11 @@ being committed past (ACK_FIRST would lose it; NACK_ON_ERROR would spin in a hot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from event_bus.broker import KafkaPublisher, make_broker
@@ -43,6 +45,7 @@ from sync_messages import (
 )
 from workflow_store.db import create_engine, create_session_factory
 from workflow_store.models import Customer
+from workflow_store.retention import PruneResult, prune_delivery_records
 from workflow_store.settings import StoreSettings
 
 from sync_worker import __version__
@@ -96,6 +99,7 @@ class WorkerRuntime:
         self._db: AsyncEngine | None = None
         self._publisher: KafkaPublisher | None = None
         self._handler: SyncCommandHandler | None = None
+        self._pruner: asyncio.Task[None] | None = None
 
     @property
     def handler(self) -> SyncCommandHandler:
@@ -139,8 +143,39 @@ class WorkerRuntime:
             settings=self.worker,
             metrics=self.metrics,
         )
+        if self.worker.prune_interval_seconds > 0:
+            self._pruner = asyncio.create_task(self._prune_forever(), name="prune-ledger")
+
+    async def prune_once(self) -> PruneResult:
+        """Drop processed-message ids and sent outbox rows older than the retention window."""
+        if self._db is None:
+            raise RuntimeError("worker runtime not started")
+        cutoff = datetime.now(UTC) - timedelta(days=self.worker.ledger_retention_days)
+        async with create_session_factory(self._db)() as session, session.begin():
+            result = await prune_delivery_records(session, older_than=cutoff)
+        if result.processed_messages or result.sent_outbox_messages:
+            logger.info(
+                "Pruned delivery records",
+                extra={
+                    "processed_messages": result.processed_messages,
+                    "sent_outbox_messages": result.sent_outbox_messages,
+                },
+            )
+        return result
+
+    async def _prune_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.worker.prune_interval_seconds)
+            try:
+                await self.prune_once()
+            except Exception:  # the database may be away for a while: try again next round
+                logger.warning("Pruning delivery records failed", exc_info=True)
 
     async def stop(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
         if self._publisher is not None:
             await self._publisher.close()
         if self._db is not None:

@@ -39,3 +39,11 @@ class WorkerSettings(BaseSettings):
         ge=0.0,
         description="How often the zws_consumer_lag metric is refreshed (0 disables it).",
     )
+    ledger_retention_days: float = Field(
+        7.0,
+        gt=0,
+        description="Keep processed-message ids and sent outbox rows this long, then prune them.",
+    )
+    prune_interval_seconds: float = Field(
+        3600.0, ge=0, description="How often the worker prunes them (0 disables)."
+    )
