@@ -4,10 +4,10 @@ SHELL := /bin/bash
 UV ?= uv
 export UV_LINK_MODE ?= copy
 
-.PHONY: install test test-unit test-integration lint fmt run bench bench-smoke clean-db help
+.PHONY: install test lint fmt run bench bench-smoke help
 
 help:
-	@echo "make install | test | lint | fmt | run | bench | bench-smoke"
+	@echo "make install | test | lint | fmt | run | up | down | docs | validate-deploy | bench | bench-smoke"
 
 install:
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet "uv==0.13.9"
@@ -17,9 +17,6 @@ install:
 ## pytest exits 5 when it collects nothing; make propagates that as a failure.
 test: install
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
-
-test-unit: install
-	$(UV) run --frozen pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
 lint: install
 	$(UV) run --frozen ruff check .

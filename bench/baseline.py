@@ -16,6 +16,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sync_engine.hashing import content_hash
+from sync_engine.rows import UPDATABLE_COLUMNS, workflow_row
 from workflow_store.db import create_engine
 from workflow_store.models import Customer, StoredWorkflow
 from zuora_client import Workflow
@@ -64,37 +65,14 @@ async def naive_sync_customer(
                     StoredWorkflow.customer_id == customer_id, StoredWorkflow.zuora_id == wf.id
                 )
             )
-            version = wf.active_version
-            values = {
-                "name": wf.name,
-                "description": wf.description,
-                "status": wf.status,
-                "active_version_id": version.id if version else None,
-                "active_version": version.version if version else None,
-                "active_version_status": version.status if version else None,
-                "active_version_type": version.type if version else None,
-                "callout_trigger": wf.callout_trigger,
-                "ondemand_trigger": wf.ondemand_trigger,
-                "scheduled_trigger": wf.scheduled_trigger,
-                "interval": wf.interval,
-                "timezone": wf.timezone,
-                "priority": wf.priority,
-                "zuora_created_at": wf.created_at,
-                "zuora_updated_at": wf.updated_at,
-                "raw": item,
-                "content_hash": digest,
-                "last_changed_at": now,
-            }
+            # The same column mapping as the engine; only the way of writing differs.
+            values = workflow_row(customer_id, wf, digest, now)
             if row is None:
-                session.add(
-                    StoredWorkflow(
-                        customer_id=customer_id, zuora_id=wf.id, first_seen_at=now, **values
-                    )
-                )
+                session.add(StoredWorkflow(**values))
                 stats["inserted"] += 1
             elif row.content_hash != digest:
-                for key, value in values.items():
-                    setattr(row, key, value)
+                for key in UPDATABLE_COLUMNS:
+                    setattr(row, key, values[key])
                 stats["updated"] += 1
             else:
                 stats["unchanged"] += 1

@@ -64,9 +64,5 @@ class SyncOutcome:
     zuora_request_id: str | None = None  # of the Zuora response that failed the sync, if any
 
     @property
-    def ok(self) -> bool:
-        return self.status in (RunStatus.SUCCEEDED, RunStatus.SKIPPED)
-
-    @property
     def retryable(self) -> bool:
         return self.status is RunStatus.FAILED and self.error_kind is FailureKind.TRANSIENT

@@ -27,14 +27,15 @@ _POLL_SECONDS = 0.5
 
 
 async def _publish(messages: list[tuple[str, BaseModel, str | None]]) -> None:
-    publisher = KafkaPublisher(KafkaSettings(), component="cli")
+    settings = KafkaSettings()
+    publisher = KafkaPublisher(settings, component="cli")
     try:
         await asyncio.gather(
             *(publisher.publish_message(topic, msg, key=key) for topic, msg, key in messages)
         )
     except Exception as exc:
         raise CliError(
-            f"could not publish to Kafka at {KafkaSettings().bootstrap_servers}: "
+            f"could not publish to Kafka at {settings.bootstrap_servers}: "
             f"{type(exc).__name__}: {exc}"
         ) from None
     finally:

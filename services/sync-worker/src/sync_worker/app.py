@@ -31,7 +31,7 @@ from observability.metrics import (
 )
 from pydantic import BaseModel, PlainValidator, TypeAdapter, ValidationError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sync_engine import SyncSettings, WorkflowSyncEngine
 from sync_messages import (
     CustomerEvent,
@@ -100,6 +100,7 @@ class WorkerRuntime:
         self._publisher: KafkaPublisher | None = None
         self._handler: SyncCommandHandler | None = None
         self._pruner: asyncio.Task[None] | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
 
     @property
     def handler(self) -> SyncCommandHandler:
@@ -112,7 +113,7 @@ class WorkerRuntime:
         # Each concurrent sync holds a lock connection and a session connection.
         pool = self.worker.concurrency * 2 + 4
         self._db = create_engine(self.store.database_url, pool_size=pool, max_overflow=pool)
-        sessions = create_session_factory(self._db)
+        self._sessions = sessions = create_session_factory(self._db)
         on_outcome, on_zuora_request = engine_hooks(self.metrics)
         engine = WorkflowSyncEngine(
             self._db,
@@ -148,10 +149,10 @@ class WorkerRuntime:
 
     async def prune_once(self) -> PruneResult:
         """Drop processed-message ids and sent outbox rows older than the retention window."""
-        if self._db is None:
+        if self._sessions is None:
             raise RuntimeError("worker runtime not started")
         cutoff = datetime.now(UTC) - timedelta(days=self.worker.ledger_retention_days)
-        async with create_session_factory(self._db)() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             result = await prune_delivery_records(session, older_than=cutoff)
         if result.processed_messages or result.sent_outbox_messages:
             logger.info(
