@@ -2,6 +2,14 @@
 
 from ._auth import TokenCache, default_token_cache, expiry_margin
 from ._client import USER_AGENT, ClientStats, RequestEvent, RequestHook, ZuoraClient
+from ._definition_models import (
+    CanvasPosition,
+    ExportedWorkflow,
+    WorkflowExport,
+    WorkflowLinkage,
+    WorkflowTask,
+    WorkflowVersionInfo,
+)
 from ._errors import (
     AuthenticationError,
     BadRequestError,
@@ -28,7 +36,9 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BaseUrlNotAllowedError",
+    "CanvasPosition",
     "ClientStats",
+    "ExportedWorkflow",
     "InvalidResponseError",
     "NotFoundError",
     "PaginationError",
@@ -41,8 +51,12 @@ __all__ = [
     "TokenCache",
     "TransportError",
     "Workflow",
+    "WorkflowExport",
+    "WorkflowLinkage",
     "WorkflowPage",
+    "WorkflowTask",
     "WorkflowVersion",
+    "WorkflowVersionInfo",
     "ZuoraClient",
     "ZuoraCredentials",
     "ZuoraError",

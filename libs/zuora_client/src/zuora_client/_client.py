@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from ._auth import TokenCache, TokenKey, default_token_cache
+from ._definition_models import WorkflowExport, WorkflowVersionInfo, parse_versions
 from ._errors import (
     REQUEST_ID_HEADER,
     AuthenticationError,
@@ -28,6 +29,7 @@ from ._errors import (
     error_from_response,
     scrub,
 )
+from ._export import check_workflow_id, export_request, versions_path
 from ._hosts import check_base_url
 from ._models import Workflow, WorkflowPage, ZuoraCredentials
 from ._paging import Listing, check_page_length
@@ -59,14 +61,16 @@ class ClientStats:
     pages: int = 0  # list pages received and accepted
 
 
-Endpoint = Literal["token", "list", "get"]
+Endpoint = Literal["token", "list", "get", "export", "versions"]
 
 
 @dataclass(frozen=True)
 class RequestEvent:
     """One HTTP request sent to Zuora (each retry is its own event), for metrics hooks."""
 
-    endpoint: Endpoint  # token: POST /oauth/token, list: GET /workflows, get: GET /workflows/{id}
+    # token: POST /oauth/token, list: GET /workflows, get: GET /workflows/{id},
+    # export: GET /workflows/{id}/export, versions: GET /workflows/{id}/versions
+    endpoint: Endpoint
     method: str
     status_code: int | None  # None: no response (timeout, connection error)
     duration_seconds: float
@@ -192,10 +196,26 @@ class ZuoraClient:
 
     async def get_workflow(self, workflow_id: int) -> Workflow:
         """``GET /workflows/{id}``; an unknown id raises NotFoundError."""
-        if isinstance(workflow_id, bool) or not isinstance(workflow_id, int) or workflow_id < 0:
-            raise ValueError(f"workflow_id must be a non-negative int, got {workflow_id!r}")
-        body = await self._get_json(f"/workflows/{workflow_id}")
+        body = await self._get_json(f"/workflows/{check_workflow_id(workflow_id)}")
         return Workflow.from_api(body, where=f"workflow {workflow_id}")
+
+    async def get_workflow_export(
+        self, workflow_id: int, version: str | None = None
+    ) -> WorkflowExport:
+        """``GET /workflows/{id}/export``: the definition's tasks and linkages. ``version`` None
+        exports the active version; else a label (``"0.0.2"``) or ``"latest"``. A workflow or
+        version that does not exist raises NotFoundError; a malformed body InvalidResponseError;
+        a bad ``workflow_id`` / ``version`` ValueError before any request."""
+        path, params = export_request(workflow_id, version)
+        body = await self._get_json(path, params=params, endpoint="export")
+        shown = f"workflow {workflow_id} version {version or 'active'}"
+        return WorkflowExport.from_api(body, where=f"export of {shown}")
+
+    async def list_workflow_versions(self, workflow_id: int) -> list[WorkflowVersionInfo]:
+        """``GET /workflows/{id}/versions``: every version of a definition, in the server's
+        order. An unknown workflow raises NotFoundError."""
+        body = await self._get_json(versions_path(workflow_id), endpoint="versions")
+        return parse_versions(body, where=f"versions of workflow {workflow_id}")
 
     async def check_credentials(self) -> None:
         """Request a fresh token (ignoring the cache; cached on success). Raises
@@ -252,10 +272,17 @@ class ZuoraClient:
             expires_in = DEFAULT_TOKEN_LIFETIME
         return token, max(0.0, float(expires_in))
 
-    async def _get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+    async def _get_json(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        endpoint: Endpoint | None = None,
+    ) -> Any:
         """GET with a bearer token; on a 401 refresh the token once and retry once."""
         what = f"GET {path}"
-        endpoint: Endpoint = "list" if path == "/workflows" else "get"
+        if endpoint is None:
+            endpoint = "list" if path == "/workflows" else "get"
         for refreshed in (False, True):
             token = await self._get_token()
 
