@@ -4,10 +4,10 @@ SHELL := /bin/bash
 UV ?= uv
 export UV_LINK_MODE ?= copy
 
-.PHONY: install test lint fmt run bench bench-smoke help
+.PHONY: install test test-ui test-e2e lint fmt run bench bench-smoke help
 
 help:
-	@echo "make install | test | lint | fmt | run | up | down | docs | validate-deploy | bench | bench-smoke"
+	@echo "make install | test | test-ui | lint | fmt | run | up | down | docs | validate-deploy | bench | bench-smoke"
 
 install:
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet "uv==0.13.9"
@@ -17,6 +17,16 @@ install:
 ## pytest exits 5 when it collects nothing; make propagates that as a failure.
 test: install
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
+	$(MAKE) test-ui
+
+## Browser tests of the web UI (tests/ui): Playwright driving Debian's Chromium against real
+## processes, as their own pytest run (pytest-playwright's sync fixtures clash with
+## pytest-asyncio, so tests/ui is outside the default testpaths). No Chromium = failure.
+UI_PYTEST = $(UV) run --frozen pytest tests/ui -p no:asyncio -W "ignore:Unknown config option:pytest.PytestConfigWarning"
+test-ui: install
+	$(UI_PYTEST) $(UI_PYTEST_ARGS)
+
+test-e2e: test-ui
 
 lint: install
 	$(UV) run --frozen ruff check .

@@ -3,6 +3,7 @@ Zuora sandbox over real HTTP, and helpers to seed and inspect the database."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -218,3 +219,53 @@ def db(sessions: async_sessionmaker[AsyncSession]) -> Db:
 @pytest.fixture
 def api_keys() -> tuple[str, str]:
     return KEY_ONE, KEY_TWO
+
+
+# -- the web UI ------------------------------------------------------------------------------
+
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+_LOGIN_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class UiClient:
+    """An httpx client signed in to the UI (session cookie set) and its CSRF token."""
+
+    def __init__(self, http: httpx.AsyncClient, csrf: str) -> None:
+        self.http = http
+        self.csrf = csrf
+
+    async def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.http.get(url, **kwargs)
+
+    async def post(self, url: str, data: dict[str, Any] | None = None, **kw: Any) -> httpx.Response:
+        """A same-origin form post with the CSRF token (what the browser sends)."""
+        headers = {"Origin": "http://testserver", **kw.pop("headers", {})}
+        return await self.http.post(
+            url, data={"csrf_token": self.csrf, **(data or {})}, headers=headers, **kw
+        )
+
+
+async def sign_in(http: httpx.AsyncClient, key: str) -> str:
+    """Sign ``http`` in to the UI with ``key``; returns the session's CSRF token."""
+    form = await http.get("/ui/login")
+    match = _LOGIN_TOKEN.search(form.text)
+    assert match, form.text
+    response = await http.post(
+        "/ui/login",
+        data={"api_key": key, "csrf_token": match.group(1), "next": "/ui/"},
+        headers={"Origin": "http://testserver"},
+    )
+    assert response.status_code == 303, response.text
+    page = await http.get("/ui/")
+    assert page.status_code == 200, page.text
+    token = _CSRF_META.search(page.text)
+    assert token, page.text
+    return token.group(1)
+
+
+@pytest.fixture
+async def ui(app: FastAPI) -> AsyncIterator[UiClient]:
+    """A browser-like client signed in to the UI with the first API key (no bearer header)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield UiClient(http, await sign_in(http, KEY_ONE))

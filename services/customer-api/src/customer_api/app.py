@@ -27,6 +27,7 @@ from customer_api.problems import (
 from customer_api.routes import customers, health, metrics, sync, workflows
 from customer_api.runtime import Runtime
 from customer_api.settings import ApiSettings
+from customer_api.ui import install_ui
 
 __all__ = ["create_app"]
 
@@ -136,6 +137,7 @@ def create_app(
     app.include_router(customers.router)
     app.include_router(workflows.router)
     app.include_router(sync.router)
+    install_ui(app, settings, verifier)  # /ui: its own cookie session, never the bearer key
     app.add_middleware(ApiKeyAuthMiddleware, verifier=verifier)
     app.add_middleware(UnhandledErrorMiddleware)
     _install_openapi(app)

@@ -16,11 +16,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from customer_api.problems import problem_response
 from customer_api.settings import hash_api_key
 
-__all__ = ["OPEN_PATHS", "ApiKeyAuthMiddleware", "ApiKeyVerifier"]
+__all__ = ["OPEN_PATHS", "SESSION_UI_PREFIX", "ApiKeyAuthMiddleware", "ApiKeyVerifier"]
 
 OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
 )
+SESSION_UI_PREFIX = "/ui"
+"""The web UI authenticates with its own signed session cookie (``customer_api.ui``); every
+other path needs the bearer key, and a session cookie counts for nothing there."""
+
+
+def _is_ui_path(path: str) -> bool:
+    return path == SESSION_UI_PREFIX or path.startswith(SESSION_UI_PREFIX + "/")
 
 
 class ApiKeyVerifier:
@@ -58,7 +65,11 @@ class ApiKeyAuthMiddleware:
         self.open_paths = frozenset(open_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.open_paths:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in self.open_paths
+            or _is_ui_path(scope["path"])
+        ):
             await self.app(scope, receive, send)
             return
         authorization: str | None = None

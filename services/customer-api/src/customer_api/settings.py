@@ -77,6 +77,32 @@ class ApiSettings(StoreSettings):
         validation_alias="METRICS_MAX_CUSTOMERS",
         description="Most customers with a freshness series on /metrics (the stalest first).",
     )
+    ui_session_secret: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias="UI_SESSION_SECRET",
+        description="Key that signs the web UI's session cookies; empty: derived from the "
+        "newest ENCRYPTION_KEYS key (so every API process agrees without more configuration).",
+    )
+    ui_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        validation_alias="UI_SESSION_HOURS",
+        description="How long a web UI sign-in lasts.",
+    )
+    sync_expected_interval_seconds: int = Field(
+        default=3600,
+        ge=60,
+        validation_alias="SYNC_EXPECTED_INTERVAL_SECONDS",
+        description="How often every customer is synced by the schedule (the hourly run): "
+        "freshness is on time within 1x, late within 2x, stale beyond.",
+    )
+    worker_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        validation_alias="WORKER_MAX_ATTEMPTS",
+        description="The workers' attempts per command (the UI waits for the last one).",
+    )
     kafka: KafkaSettings = Field(
         default_factory=KafkaSettings,
         description="Kafka connection settings, read from the KAFKA_* variables.",
