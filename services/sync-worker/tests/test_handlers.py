@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from pydantic import BaseModel
 from sync_engine import FailureKind, RunStatus, SyncOutcome, SyncRequest
 from sync_engine.outcome import ChangedIds, SyncStats
@@ -23,16 +24,22 @@ from sync_messages import (
     WorkflowSyncFailed,
     topics,
 )
-from sync_worker.handlers import SyncCommandHandler
+from sync_worker.delivery import NotDueYet
+from sync_worker.handlers import CHANGED_IDS_PER_MESSAGE, SyncCommandHandler
 from sync_worker.settings import WorkerSettings
 
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 
 
 class FakeLedger:
-    def __init__(self) -> None:
+    """The ledger's contract: settle records the publications, flush publishes them in order."""
+
+    def __init__(self, published: list[tuple[str, BaseModel, str | None]]) -> None:
         self.done: set[tuple[str, str]] = set()
         self.retry_scheduled: list[uuid.UUID] = []
+        self.pending: list[tuple[str, BaseModel, str | None]] = []
+        self.published = published
+        self.failing_topics: set[str] = set()
 
     async def seen(self, consumer: str, message_id: str) -> bool:
         return (consumer, message_id) in self.done
@@ -40,22 +47,52 @@ class FakeLedger:
     async def mark(self, consumer: str, message_id: str) -> None:
         self.done.add((consumer, message_id))
 
-    async def mark_retry_scheduled(self, run_id: uuid.UUID) -> None:
-        self.retry_scheduled.append(run_id)
+    async def settle(
+        self,
+        consumer: str,
+        message_id: str,
+        *,
+        key: str | None,
+        publications: Any,
+        retry_scheduled_run: uuid.UUID | None = None,
+    ) -> None:
+        if (consumer, message_id) in self.done:
+            return
+        self.done.add((consumer, message_id))
+        self.pending += [(p.topic, p.message, key) for p in publications]
+        if retry_scheduled_run is not None:
+            self.retry_scheduled.append(retry_scheduled_run)
+
+    async def flush(self, key: str) -> int:
+        sent = 0
+        for item in [p for p in self.pending if p[2] == key]:
+            if item[0] in self.failing_topics:
+                raise KafkaConnectionError("broker unavailable")
+            self.pending.remove(item)
+            self.published.append(item)
+            sent += 1
+        return sent
 
 
 class Harness:
-    def __init__(self, outcomes: list[Any], customers: list[uuid.UUID] | None = None) -> None:
+    def __init__(
+        self,
+        outcomes: list[Any],
+        customers: list[uuid.UUID] | None = None,
+        **settings: Any,
+    ) -> None:
         self.outcomes = outcomes
         self.requests: list[SyncRequest] = []
         self.published: list[tuple[str, BaseModel, str | None]] = []
-        self.slept: list[float] = []
-        self.ledger = FakeLedger()
+        self.ledger = FakeLedger(self.published)
         self.customers = customers or []
 
         async def sync_customer(request: SyncRequest) -> SyncOutcome:
             self.requests.append(request)
-            status, kind, changes = self.outcomes.pop(0)
+            outcome = self.outcomes.pop(0)
+            if isinstance(outcome, SyncOutcome):
+                return outcome
+            status, kind, changes = outcome
             return SyncOutcome(
                 customer_id=request.customer_id,
                 status=status,
@@ -72,17 +109,13 @@ class Harness:
         async def active_ids() -> list[uuid.UUID]:
             return self.customers
 
-        async def sleep(seconds: float) -> None:
-            self.slept.append(seconds)
-
         self.handler = SyncCommandHandler(
             sync_customer=sync_customer,
             active_customer_ids=active_ids,
-            ledger=self.ledger,  # type: ignore[arg-type]
+            ledger=self.ledger,
             publish=publish,
-            settings=WorkerSettings(max_attempts=3, retry_backoff_seconds=60),
+            settings=WorkerSettings(**{"max_attempts": 3, "retry_backoff_seconds": 60, **settings}),
             clock=lambda: NOW,
-            sleep=sleep,
         )
 
     def on(self, topic: str) -> list[BaseModel]:
@@ -125,18 +158,38 @@ async def test_transient_failure_goes_to_retry_topic_with_backoff() -> None:
     assert isinstance(retry, RetrySync)
     assert retry.attempt == 2 and retry.command == cmd
     assert retry.not_before == NOW + timedelta(seconds=60)
+    assert retry.id == RetrySync.retry_id(cmd.id, 2)  # deterministic: one chain only
     (failed,) = h.on(topics.SYNC_EVENTS)
     assert isinstance(failed, WorkflowSyncFailed) and failed.will_retry
     assert h.on(topics.SYNC_DLQ) == []
     assert len(h.ledger.retry_scheduled) == 1
 
 
-async def test_retry_waits_until_due_then_dead_letters_after_the_last_attempt() -> None:
+async def test_retry_not_due_yet_defers_without_running() -> None:
+    h = Harness([TRANSIENT])
+    retry = RetrySync(command=command(), attempt=2, not_before=NOW + timedelta(seconds=30))
+    with pytest.raises(NotDueYet) as wait:
+        await h.handler.on_retry(retry)
+    assert wait.value.seconds == 30.0
+    assert h.requests == [] and h.published == []
+
+
+async def test_retry_wait_is_capped_however_far_not_before_lies() -> None:
+    """M8: a skewed or hostile not_before parks the partition for at most the cap."""
+    h = Harness([TRANSIENT], max_retry_delay_seconds=600)
+    retry = RetrySync(
+        command=command(), attempt=2, not_before=NOW + timedelta(hours=20), occurred_at=NOW
+    )
+    with pytest.raises(NotDueYet) as wait:
+        await h.handler.on_retry(retry)
+    assert wait.value.seconds == 600.0
+
+
+async def test_due_retry_dead_letters_after_the_last_attempt() -> None:
     h = Harness([TRANSIENT])
     cmd = command()
-    retry = RetrySync(command=cmd, attempt=3, not_before=NOW + timedelta(seconds=30))
+    retry = RetrySync(command=cmd, attempt=3, not_before=NOW - timedelta(seconds=1))
     await h.handler.on_retry(retry)
-    assert h.slept == [30.0]
     assert h.requests[0].attempt == 3
     (dead,) = h.on(topics.SYNC_DLQ)
     assert isinstance(dead, SyncDeadLettered) and dead.attempts == 3
@@ -173,6 +226,9 @@ async def test_fan_out_is_deterministic_and_deduplicated() -> None:
         (CustomerUpdated(customer_id=uuid.uuid4(), credentials_changed=True), True),
         (CustomerUpdated(customer_id=uuid.uuid4(), changed_fields=["name"]), False),
         (CustomerUpdated(customer_id=uuid.uuid4(), credentials_changed=True, active=False), False),
+        # M12: reactivation syncs (the customer missed every sync while inactive)
+        (CustomerUpdated(customer_id=uuid.uuid4(), changed_fields=["active"]), True),
+        (CustomerUpdated(customer_id=uuid.uuid4(), changed_fields=["active"], active=False), False),
         (CustomerDeleted(customer_id=uuid.uuid4()), False),
     ],
 )
@@ -183,3 +239,71 @@ async def test_customer_events_trigger_a_sync_when_needed(event: Any, syncs: boo
     if syncs:
         assert h.requests[0].customer_id == event.customer_id
         assert h.requests[0].requested_at == event.occurred_at
+
+
+async def test_a_failed_event_publish_is_redone_without_syncing_again() -> None:
+    """A7: the outcome is settled before publishing; a redelivery only publishes what is left
+    (one Zuora listing, one retry chain)."""
+    h = Harness([TRANSIENT])
+    h.ledger.failing_topics = {topics.SYNC_EVENTS}
+    cmd = command()
+    for _ in range(3):  # three deliveries while the events topic rejects produces
+        with pytest.raises(KafkaConnectionError):
+            await h.handler.on_command(cmd)
+    h.ledger.failing_topics = set()
+    await h.handler.on_command(cmd)
+    assert len(h.requests) == 1
+    assert len(h.on(topics.SYNC_RETRY)) == 1
+    assert [type(m) for m in h.on(topics.SYNC_EVENTS)] == [WorkflowSyncFailed]
+
+
+def busy(customer_id: uuid.UUID | None = None) -> SyncOutcome:
+    return SyncOutcome(
+        customer_id=customer_id or uuid.uuid4(),
+        status=RunStatus.FAILED,
+        run_id=None,
+        error_kind=FailureKind.TRANSIENT,
+        error_message="CustomerBusyError: customer is being synced by another worker",
+        busy=True,
+    )
+
+
+async def test_busy_customer_is_put_back_without_spending_an_attempt() -> None:
+    """A2: busy is re-queued as the same attempt; no event, no dead letter, no failed run."""
+    h = Harness([busy(), busy(), OK], max_attempts=1)
+    cmd = command()
+    await h.handler.on_command(cmd)
+    (first,) = h.on(topics.SYNC_RETRY)
+    assert isinstance(first, RetrySync)
+    assert (first.attempt, first.deferrals) == (1, 1)
+    assert first.not_before == NOW + timedelta(seconds=60)
+    await h.handler.on_retry(first.model_copy(update={"not_before": NOW}))
+    second = h.on(topics.SYNC_RETRY)[-1]
+    assert isinstance(second, RetrySync) and (second.attempt, second.deferrals) == (1, 2)
+    assert second.id != first.id
+    await h.handler.on_retry(second.model_copy(update={"not_before": NOW}))
+    assert [r.attempt for r in h.requests] == [1, 1, 1]
+    assert h.on(topics.SYNC_DLQ) == []
+    assert [type(m) for m in h.on(topics.SYNC_EVENTS)] == [WorkflowSyncCompleted, WorkflowsChanged]
+    assert h.ledger.retry_scheduled == []
+
+
+async def test_busy_for_too_long_counts_as_an_attempt() -> None:
+    h = Harness([busy()], max_attempts=1, max_busy_deferrals=0)
+    await h.handler.on_command(command())
+    (dead,) = h.on(topics.SYNC_DLQ)
+    assert isinstance(dead, SyncDeadLettered) and dead.error_kind == "transient"
+
+
+async def test_changed_ids_are_split_below_kafkas_message_size() -> None:
+    """M11: a first sync of 25,000 workflows publishes three WorkflowsChanged messages."""
+    created = list(range(25_000))
+    h = Harness([(RunStatus.SUCCEEDED, None, ChangedIds(created=created, deleted=[7]))])
+    await h.handler.on_command(command())
+    changed = [m for m in h.on(topics.SYNC_EVENTS) if isinstance(m, WorkflowsChanged)]
+    assert len(changed) == 3
+    assert [i for m in changed for i in m.created] == created
+    assert [i for m in changed for i in m.deleted] == [7]
+    for message in changed:
+        assert len(message.created) + len(message.deleted) <= CHANGED_IDS_PER_MESSAGE
+        assert len(message.model_dump_json()) < 1_000_000

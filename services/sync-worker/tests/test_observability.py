@@ -162,8 +162,11 @@ class _Ledger:
     async def mark(self, consumer: str, message_id: str) -> None:
         return None
 
-    async def mark_retry_scheduled(self, run_id: uuid.UUID) -> None:
+    async def settle(self, consumer: str, message_id: str, **kwargs: Any) -> None:
         return None
+
+    async def flush(self, key: str) -> int:
+        return 0
 
 
 async def test_handler_counts_retries_and_dead_letters() -> None:
@@ -288,12 +291,23 @@ async def test_a_malformed_message_is_still_skipped_with_the_documented_body(
         publish=never,
         settings=WorkerSettings(),
     )
+    dead_letters: list[Any] = []
+
+    class _Publisher:
+        async def publish_message(self, topic: str, message: Any, *, key: str | None) -> None:
+            dead_letters.append((topic, message))
+
+    runtime._publisher = _Publisher()  # type: ignore[assignment]
     async with TestKafkaBroker(broker) as test_broker:
-        # Neither JSON nor a command: logged and skipped (acked), never an error in FastStream.
+        # Neither JSON nor a command: dead-lettered (acked), never an error in FastStream.
         await test_broker.publish(b"\xff not json", topics.SYNC_COMMANDS)
         await test_broker.publish({"type": "Nope"}, topics.SYNC_RETRY)
-    skipped = [r for r in caplog.records if r.getMessage() == "Malformed message skipped"]
+    skipped = [r for r in caplog.records if r.getMessage() == "Unprocessable message dead-lettered"]
     assert [r.topic for r in skipped] == [topics.SYNC_COMMANDS, topics.SYNC_RETRY]  # type: ignore[attr-defined]
+    assert [(t, m.source_topic) for t, m in dead_letters] == [
+        (topics.SYNC_DLQ, topics.SYNC_COMMANDS),
+        (topics.SYNC_DLQ, topics.SYNC_RETRY),
+    ]
 
 
 def test_asyncapi_document_has_every_topic_with_its_message_models() -> None:
@@ -309,6 +323,7 @@ def test_asyncapi_document_has_every_topic_with_its_message_models() -> None:
         "CustomerUpdated",
         "CustomerDeleted",
         "SyncDeadLettered",
+        "UnprocessableMessage",
         "WorkflowSyncCompleted",
         "WorkflowSyncFailed",
         "WorkflowsChanged",

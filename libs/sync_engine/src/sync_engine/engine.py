@@ -160,8 +160,7 @@ class WorkflowSyncEngine:
             ):
                 return await self._sync_locked(request)
         except CustomerBusyError as exc:
-            run_id = await self._start_run(request)
-            return await self._record_failure(request, run_id, exc, SyncStats())
+            return await self._busy(request, exc)
 
     async def _sync_locked(self, request: SyncRequest) -> SyncOutcome:
         # Re-read under the lock: a sync we waited for may already cover this request.
@@ -317,11 +316,6 @@ class WorkflowSyncEngine:
 
     # -- run bookkeeping -------------------------------------------------------------------------
 
-    async def _start_run(self, request: SyncRequest) -> uuid.UUID:
-        async with self._sessions() as session, session.begin():
-            run_id, _ = await self._start_run_in(session, request)
-        return run_id
-
     async def _start_run_in(
         self, session: AsyncSession, request: SyncRequest
     ) -> tuple[uuid.UUID, datetime]:
@@ -405,6 +399,38 @@ class WorkflowSyncEngine:
             skip_reason=reason,
         )
 
+    async def _busy(self, request: SyncRequest, exc: CustomerBusyError) -> SyncOutcome:
+        """Another sync of this customer holds the lock. That is not an attempt: no run is started
+        (so no live run is closed as abandoned) and the customer's status is left alone. A sync
+        already running for this command, or started after it was requested, covers it."""
+        async with self._sessions() as session:
+            running = (
+                await session.execute(
+                    select(SyncRun.started_at, SyncRun.command_id)
+                    .where(
+                        SyncRun.customer_id == request.customer_id,
+                        SyncRun.status == RunStatus.RUNNING.value,
+                    )
+                    .order_by(SyncRun.started_at.desc())
+                    .limit(1)
+                )
+            ).first()
+        if running is not None and (
+            running.command_id == request.command_id or running.started_at >= request.requested_at
+        ):
+            since = running.started_at.isoformat()
+            return await self._record_skip(
+                request, f"covered by the sync running since {since}", coalesced=True
+            )
+        return SyncOutcome(
+            customer_id=request.customer_id,
+            status=RunStatus.FAILED,
+            run_id=None,
+            error_kind=FailureKind.TRANSIENT,
+            error_message=describe_failure(exc),
+            busy=True,
+        )
+
     async def _record_failure(
         self, request: SyncRequest, run_id: uuid.UUID, exc: BaseException, stats: SyncStats
     ) -> SyncOutcome:
@@ -419,6 +445,7 @@ class WorkflowSyncEngine:
             error_kind=kind,
             error_message=message,
             zuora_request_id=exc.request_id if isinstance(exc, ZuoraError) else None,
+            retry_after_seconds=exc.retry_after if isinstance(exc, ZuoraError) else None,
         )
         if kind is FailureKind.PERMANENT and not isinstance(exc, ZuoraError):
             logger.error("Unexpected sync error", exc_info=exc)

@@ -23,7 +23,9 @@ def classify_failure(exc: BaseException) -> FailureKind:
     if isinstance(exc, ZuoraError):
         return FailureKind.TRANSIENT if exc.retryable else FailureKind.PERMANENT
     if isinstance(exc, SecretDecryptionError):
-        return FailureKind.PERMANENT
+        # During a key rollout a worker may not have the newest key yet (deploy/README.md): a
+        # retry on an updated worker can succeed; the attempt limit still ends a key that is gone.
+        return FailureKind.TRANSIENT
     if isinstance(exc, CustomerBusyError):
         return FailureKind.TRANSIENT
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | ConnectionError):

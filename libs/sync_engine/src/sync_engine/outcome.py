@@ -62,6 +62,8 @@ class SyncOutcome:
     blocked_deletes: int | None = None
     duration_ms: int = 0
     zuora_request_id: str | None = None  # of the Zuora response that failed the sync, if any
+    retry_after_seconds: float | None = None  # the server's Retry-After hint, if it gave one
+    busy: bool = False  # not run: another sync of the customer held the lock (not an attempt)
 
     @property
     def retryable(self) -> bool:

@@ -2,6 +2,9 @@
 
 from sync_messages import topics
 from sync_messages.messages import (
+    MAX_ATTEMPT,
+    MAX_ID_LENGTH,
+    MAX_RETRY_DELAY,
     CustomerCreated,
     CustomerDeleted,
     CustomerEvent,
@@ -14,6 +17,7 @@ from sync_messages.messages import (
     SyncEvent,
     SyncReason,
     SyncStatsPayload,
+    UnprocessableMessage,
     WorkflowsChanged,
     WorkflowSyncCompleted,
     WorkflowSyncFailed,
@@ -23,6 +27,9 @@ from sync_messages.messages import (
 )
 
 __all__ = [
+    "MAX_ATTEMPT",
+    "MAX_ID_LENGTH",
+    "MAX_RETRY_DELAY",
     "CustomerCreated",
     "CustomerDeleted",
     "CustomerEvent",
@@ -35,6 +42,7 @@ __all__ = [
     "SyncEvent",
     "SyncReason",
     "SyncStatsPayload",
+    "UnprocessableMessage",
     "WorkflowSyncCompleted",
     "WorkflowSyncFailed",
     "WorkflowsChanged",

@@ -9,17 +9,29 @@ A `type` literal on each model lets one topic carry several message kinds.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 SyncReason = Literal[
-    "created", "credentials_changed", "manual", "hourly", "nightly", "cli", "replay"
+    "created", "credentials_changed", "reactivated", "manual", "hourly", "nightly", "cli", "replay"
 ]
 
 # Namespace for deterministic ids: the same logical command always gets the same id.
 _ID_NAMESPACE = uuid.UUID("6f1c2a52-3d0e-4c55-9a57-5b0f0e3c9b11")
+
+
+# Bounds of the fields a consumer stores or acts on (a message from the bus is untrusted input):
+# ids fit sync_runs.command_id (64) and processed_messages.message_id (100); timestamps carry an
+# offset (a naive one cannot be compared with the stored aware ones); attempts fit the counter.
+MAX_ID_LENGTH = 64
+MAX_ATTEMPT = 100
+MAX_DEFERRALS = 1000
+MAX_RETRY_DELAY = timedelta(hours=24)
+"""The furthest ``RetrySync.not_before`` may lie ahead (a server's Retry-After is capped to it)."""
+
+MessageId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 
 
 def _now() -> datetime:
@@ -38,8 +50,10 @@ def deterministic_id(*parts: str) -> str:
 class Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    id: str = Field(default_factory=_new_id, description="Unique id; the idempotency key.")
-    occurred_at: datetime = Field(default_factory=_now, description="When it happened (UTC).")
+    id: MessageId = Field(default_factory=_new_id, description="Unique id; the idempotency key.")
+    occurred_at: AwareDatetime = Field(
+        default_factory=_now, description="When it happened (with its UTC offset)."
+    )
 
 
 # -- customers.events.v1 ---------------------------------------------------------------------------
@@ -80,7 +94,7 @@ class SyncCustomerWorkflows(Message):
     type: Literal["SyncCustomerWorkflows"] = "SyncCustomerWorkflows"
     customer_id: uuid.UUID = Field(description="Customer to sync (also the Kafka key).")
     reason: SyncReason = Field(description="Why the sync was requested.")
-    requested_at: datetime = Field(
+    requested_at: AwareDatetime = Field(
         default_factory=_now,
         description="A successful sync that started after this instant makes the command a no-op.",
     )
@@ -92,7 +106,7 @@ class SyncAllCustomers(Message):
     type: Literal["SyncAllCustomers"] = "SyncAllCustomers"
     reason: SyncReason = Field(description="hourly / nightly / manual / cli.")
     slot: str = Field(description="The schedule slot (e.g. 2026-11-29T02:00Z) or a request id.")
-    requested_at: datetime = Field(default_factory=_now)
+    requested_at: AwareDatetime = Field(default_factory=_now)
     force: bool = False
 
     @classmethod
@@ -116,11 +130,35 @@ class RetrySync(Message):
     type: Literal["RetrySync"] = "RetrySync"
     command: SyncCustomerWorkflows = Field(description="The command to run again.")
     attempt: int = Field(
-        ge=2, description="The attempt number this retry will be (2 = first retry)."
+        ge=1,
+        le=MAX_ATTEMPT,
+        description="The attempt number this retry will be (2 = first retry; 1 = a first "
+        "attempt put back because the customer was busy).",
     )
-    not_before: datetime = Field(description="Do not run before this instant.")
-    last_error: str = Field("", description="Why the previous attempt failed.")
+    not_before: AwareDatetime = Field(
+        description="Do not run before this instant (at most 24 h ahead)."
+    )
+    last_error: str = Field("", max_length=2000, description="Why the previous attempt failed.")
     failed_run_id: uuid.UUID | None = None
+    deferrals: int = Field(
+        0,
+        ge=0,
+        le=MAX_DEFERRALS,
+        description="Times this attempt was put back without running (customer busy): "
+        "not an attempt.",
+    )
+
+    @model_validator(mode="after")
+    def _not_before_within_window(self) -> Self:
+        if self.not_before > _now() + MAX_RETRY_DELAY:
+            raise ValueError("not_before lies more than 24 h ahead")
+        return self
+
+    @classmethod
+    def retry_id(cls, command_id: str, attempt: int, deferrals: int = 0) -> str:
+        """The id of the retry of ``command_id`` as ``attempt``: the same however often the
+        failed attempt is settled again (a redelivery never starts a second retry chain)."""
+        return deterministic_id("retry", command_id, str(attempt), str(deferrals))
 
 
 class SyncDeadLettered(Message):
@@ -130,6 +168,21 @@ class SyncDeadLettered(Message):
     error_kind: Literal["transient", "permanent"]
     error: str = Field(description="The last error, one line, no secrets.")
     failed_run_id: uuid.UUID | None = None
+
+
+class UnprocessableMessage(Message):
+    """A message no handler could process (malformed, or failing the same way on every
+    delivery), taken off its topic so the partition moves on."""
+
+    type: Literal["UnprocessableMessage"] = "UnprocessableMessage"
+    source_topic: str = Field(description="Where the message was read.")
+    partition: int
+    offset: int
+    key: str | None = Field(None, description="Its Kafka key, if any (text).")
+    payload: str = Field(description="Its value as text (cut after 64 KiB).")
+    payload_truncated: bool = False
+    deliveries: int = Field(description="How often it was read before it was given up.")
+    error: str = Field(description="Why it could not be processed, one line.")
 
 
 # -- workflow-sync.events.v1 -------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """FastStream wiring of the sync worker: topics -> handlers, with a deliberate ack policy.
 
 Every subscriber uses AckPolicy.MANUAL: the offset is committed only after the handler reached a
-terminal outcome (done, skipped, sent to retry, dead-lettered). If processing itself crashes
-(database or Kafka unreachable), the message is sought back and re-read after a pause, instead of
-being committed past (ACK_FIRST would lose it; NACK_ON_ERROR would spin in a hot loop).
+terminal outcome (done, skipped, sent to retry, dead-lettered); :mod:`sync_worker.delivery` decides
+what happens otherwise (re-read during an outage, dead-letter poison after a bounded number of
+deliveries, pause a partition that must wait, drain in-flight work at shutdown).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from observability.metrics import (
     WorkerMetrics,
     start_metrics_server,
 )
-from pydantic import BaseModel, PlainValidator, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, PlainValidator, TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sync_engine import SyncSettings, WorkflowSyncEngine
@@ -40,6 +40,7 @@ from sync_messages import (
     SyncCustomerWorkflows,
     SyncDeadLettered,
     SyncEvent,
+    UnprocessableMessage,
     customer_event_adapter,
     topics,
 )
@@ -49,10 +50,12 @@ from workflow_store.retention import PruneResult, prune_delivery_records
 from workflow_store.settings import StoreSettings
 
 from sync_worker import __version__
+from sync_worker.delivery import Deliveries
 from sync_worker.handlers import SyncCommandHandler
 from sync_worker.ledger import ProcessedLedger
-from sync_worker.metrics import LagMonitor, engine_hooks
+from sync_worker.metrics import LagMonitor, engine_hooks, subscriber_consumers
 from sync_worker.settings import WorkerSettings
+from sync_worker.sweep import close_abandoned_runs
 
 logger = logging.getLogger("sync_worker")
 
@@ -81,6 +84,7 @@ SyncCommandBody = Annotated[Any, _documented(SyncCustomerWorkflows)]
 RetrySyncBody = Annotated[Any, _documented(RetrySync)]
 SyncAllBody = Annotated[Any, _documented(SyncAllCustomers)]
 CustomerEventBody = Annotated[Any, _documented(CustomerEvent)]
+DeadLetter = Annotated[SyncDeadLettered | UnprocessableMessage, Field(discriminator="type")]
 
 
 class WorkerRuntime:
@@ -99,8 +103,14 @@ class WorkerRuntime:
         self._db: AsyncEngine | None = None
         self._publisher: KafkaPublisher | None = None
         self._handler: SyncCommandHandler | None = None
-        self._pruner: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
         self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self.deliveries = Deliveries(
+            dead_letter=self._dead_letter,
+            max_deliveries=worker.max_deliveries,
+            redelivery_delay_seconds=worker.redelivery_delay_seconds,
+            on_dead_letter=self.metrics.dead_letter,
+        )
 
     @property
     def handler(self) -> SyncCommandHandler:
@@ -110,9 +120,9 @@ class WorkerRuntime:
 
     async def start(self) -> None:
         box = self.store.secret_box()  # fail fast on bad keys, before consuming anything
-        # Each concurrent sync holds a lock connection and a session connection.
-        pool = self.worker.concurrency * 2 + 4
-        self._db = create_engine(self.store.database_url, pool_size=pool, max_overflow=pool)
+        # The whole connection budget of this process (README "Connection budget"): no overflow.
+        pool = self.worker.database_pool_size
+        self._db = create_engine(self.store.database_url, pool_size=pool, max_overflow=0)
         self._sessions = sessions = create_session_factory(self._db)
         on_outcome, on_zuora_request = engine_hooks(self.metrics)
         engine = WorkflowSyncEngine(
@@ -139,13 +149,41 @@ class WorkerRuntime:
         self._handler = SyncCommandHandler(
             sync_customer=engine.sync_customer,
             active_customer_ids=active_customer_ids,
-            ledger=ProcessedLedger(sessions),
+            ledger=ProcessedLedger(sessions, publisher),
             publish=publish,
             settings=self.worker,
             metrics=self.metrics,
         )
         if self.worker.prune_interval_seconds > 0:
-            self._pruner = asyncio.create_task(self._prune_forever(), name="prune-ledger")
+            self._repeat("prune-ledger", self.worker.prune_interval_seconds, self.prune_once)
+        if self.worker.abandoned_run_sweep_seconds > 0:
+            self._repeat(
+                "close-abandoned-runs", self.worker.abandoned_run_sweep_seconds, self.sweep_once
+            )
+
+    async def _dead_letter(self, message: UnprocessableMessage, key: str | None) -> None:
+        if self._publisher is None:
+            raise RuntimeError("worker runtime not started")
+        await self._publisher.publish_message(topics.SYNC_DLQ, message, key=key)
+
+    async def sweep_once(self) -> int:
+        """Close runs left ``running`` by a dead process (their customer lock is free)."""
+        if self._db is None or self._sessions is None:
+            raise RuntimeError("worker runtime not started")
+        return await close_abandoned_runs(
+            self._db,
+            self._sessions,
+            older_than=timedelta(seconds=self.worker.abandoned_run_age_seconds),
+        )
+
+    async def process(
+        self,
+        msg: KafkaMessage,
+        parse: Callable[[bytes], T],
+        handle: Callable[[T], Awaitable[None]],
+    ) -> None:
+        """Parse, handle, then commit (or re-read, dead-letter, defer: see delivery.py)."""
+        await self.deliveries.process(msg, parse, handle)
 
     async def prune_once(self) -> PruneResult:
         """Drop processed-message ids and sent outbox rows older than the retention window."""
@@ -164,48 +202,27 @@ class WorkerRuntime:
             )
         return result
 
-    async def _prune_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.worker.prune_interval_seconds)
-            try:
-                await self.prune_once()
-            except Exception:  # the database may be away for a while: try again next round
-                logger.warning("Pruning delivery records failed", exc_info=True)
+    def _repeat(self, name: str, interval: float, job: Callable[[], Awaitable[object]]) -> None:
+        async def forever() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await job()
+                except Exception:  # the database may be away for a while: try again next round
+                    logger.warning("Background job failed", extra={"job": name}, exc_info=True)
+
+        self._background.append(asyncio.create_task(forever(), name=name))
 
     async def stop(self) -> None:
-        if self._pruner is not None:
-            self._pruner.cancel()
+        while self._background:
+            task = self._background.pop()
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._pruner
+                await task
         if self._publisher is not None:
             await self._publisher.close()
         if self._db is not None:
             await self._db.dispose()
-
-    async def process(
-        self,
-        msg: KafkaMessage,
-        parse: Callable[[bytes], T],
-        handle: Callable[[T], Awaitable[None]],
-    ) -> None:
-        """Parse, handle, then commit; re-read later if handling crashed."""
-        record: Any = msg.raw_message
-        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-        try:
-            payload = parse(msg.body)
-        except ValidationError as exc:
-            # A message we cannot read will never become readable: log it and move on.
-            logger.error("Malformed message skipped", extra={**where, "error": str(exc)[:500]})
-            await msg.ack()
-            return
-        try:
-            await handle(payload)
-        except Exception:
-            logger.exception("Message processing failed; it will be re-read", extra=where)
-            await asyncio.sleep(self.worker.redelivery_delay_seconds)
-            await msg.nack()
-            return
-        await msg.ack()
 
 
 def _parser(model: type[BaseModel] | TypeAdapter[Any]) -> Callable[[bytes], Any]:
@@ -234,6 +251,9 @@ def build_app(
         # A plain logger (no handler of its own) so FastStream's lines follow our log format.
         logger=logging.getLogger("faststream.access.kafka"),
         description="Kafka (KAFKA_BOOTSTRAP_SERVERS); JSON messages keyed by customer id.",
+        # The drain (on_shutdown, below) already waited for in-flight syncs; this bounds what is
+        # left when the grace period ran out.
+        graceful_timeout=min(worker.shutdown_grace_seconds, 5.0),
     )
     options: dict[str, Any] = {
         "ack_policy": AckPolicy.MANUAL,
@@ -315,8 +335,13 @@ def build_app(
         lag.start()
 
     @app.on_shutdown
-    async def _stop_watching_lag() -> None:
+    async def _drain() -> None:
+        # Before the broker stops its consumers (which leaves the groups and hands the
+        # partitions to other workers): stop fetching, let in-flight syncs finish.
         await lag.stop()
+        await runtime.deliveries.drain(
+            subscriber_consumers(broker.subscribers), worker.shutdown_grace_seconds
+        )
 
     @app.after_shutdown
     async def _stop() -> None:
@@ -352,8 +377,9 @@ def _declare_publications(broker: KafkaBroker) -> None:
         ),
         (
             topics.SYNC_DLQ,
-            SyncDeadLettered,
-            "A sync that failed permanently or ran out of attempts (see `zuora-sync failed`).",
+            DeadLetter,
+            "A sync that failed permanently or ran out of attempts (see `zuora-sync failed`), "
+            "or a message no handler could process (malformed, or failing on every delivery).",
         ),
         (
             topics.SYNC_EVENTS,

@@ -1,22 +1,48 @@
-"""Idempotency ledger (processed_messages) and run bookkeeping the worker adds to the engine's."""
+"""The worker's delivery records: which messages are settled, and what they still have to publish.
+
+Settling a message is one transaction: its id goes into ``processed_messages``, the messages its
+outcome publishes (retry, dead letter, result events) go into the ``outbox`` and a run that will be
+retried is marked so. Only then are they published (:meth:`ProcessedLedger.flush`). A redelivery
+after a failed publish therefore finds the message settled and only publishes what is left: it
+never lists Zuora again, and never starts a second retry chain. Rows the worker could not publish
+are also picked up by the API's outbox relay.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from event_bus.broker import json_headers
+from event_bus.outbox import PublishFn, enqueue
+from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from workflow_store.models import ProcessedMessage, SyncRun
+from sync_messages import topics
+from workflow_store.models import OutboxMessage, ProcessedMessage, SyncRun
 
 RETRY_SCHEDULED = "retry_scheduled"
 
+# What settling a sync publishes (only the worker writes these topics through the outbox).
+SETTLED_TOPICS = (topics.SYNC_RETRY, topics.SYNC_DLQ, topics.SYNC_EVENTS)
+
+
+@dataclass(frozen=True)
+class Publication:
+    topic: str
+    message: BaseModel
+
 
 class ProcessedLedger:
-    """Remembers which message ids a consumer finished, so redelivered duplicates are no-ops."""
+    """Remembers which message ids a consumer settled, so redelivered duplicates are no-ops."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], publish: PublishFn) -> None:
         self._sessions = sessions
+        self._publish = publish
 
     async def seen(self, consumer: str, message_id: str) -> bool:
         async with self._sessions() as session:
@@ -29,15 +55,63 @@ class ProcessedLedger:
         return found is not None
 
     async def mark(self, consumer: str, message_id: str) -> None:
+        await self.settle(consumer, message_id, key=None, publications=())
+
+    async def settle(
+        self,
+        consumer: str,
+        message_id: str,
+        *,
+        key: str | None,
+        publications: Sequence[Publication],
+        retry_scheduled_run: uuid.UUID | None = None,
+    ) -> None:
+        """Record the message as settled with what it publishes, in one transaction."""
         try:
             async with self._sessions() as session, session.begin():
                 session.add(ProcessedMessage(consumer=consumer, message_id=message_id))
+                for publication in publications:
+                    enqueue(session, topic=publication.topic, message=publication.message, key=key)
+                if retry_scheduled_run is not None:
+                    # An attempt that will be retried is not a failure an operator must act on.
+                    await session.execute(
+                        update(SyncRun)
+                        .where(SyncRun.id == retry_scheduled_run)
+                        .values(status=RETRY_SCHEDULED)
+                    )
         except IntegrityError:
-            pass  # a duplicate delivery finished first: already recorded
+            pass  # a duplicate delivery settled it first: already recorded
 
-    async def mark_retry_scheduled(self, run_id: uuid.UUID) -> None:
-        """An attempt that will be retried is not a failure an operator must act on (yet)."""
+    async def flush(self, key: str) -> int:
+        """Publish, in order, what settled messages of ``key`` left unpublished; mark it sent.
+
+        Rows are locked while published (``SKIP LOCKED`` on PostgreSQL), so the API's outbox relay
+        never publishes the same row at the same time. A failed publish raises, after the rows
+        published before it were marked sent.
+        """
+        sent = 0
+        failure: Exception | None = None
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(SyncRun).where(SyncRun.id == run_id).values(status=RETRY_SCHEDULED)
+            stmt = (
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.sent_at.is_(None),
+                    OutboxMessage.key == key,
+                    OutboxMessage.topic.in_(SETTLED_TOPICS),
+                )
+                .order_by(OutboxMessage.created_at, OutboxMessage.id)
             )
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            for row in (await session.scalars(stmt)).all():
+                value = json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False)
+                try:
+                    await self._publish(row.topic, key.encode(), value.encode(), json_headers())
+                except Exception as exc:  # commit what was sent, then report the failure
+                    failure = exc
+                    break
+                row.sent_at = datetime.now(UTC)
+                sent += 1
+        if failure is not None:
+            raise failure
+        return sent

@@ -21,7 +21,7 @@ from observability.metrics import WorkerMetrics
 from sync_engine import OutcomeHook, SyncOutcome, SyncRequest
 from zuora_client import RequestEvent, RequestHook
 
-__all__ = ["LagMonitor", "consumer_lag", "engine_hooks"]
+__all__ = ["LagMonitor", "consumer_lag", "engine_hooks", "subscriber_consumers"]
 
 log = logging.getLogger("sync_worker")
 
@@ -49,7 +49,7 @@ def engine_hooks(metrics: WorkerMetrics) -> tuple[OutcomeHook, RequestHook]:
     return on_outcome, on_zuora_request
 
 
-def _consumers(subscribers: Iterable[Any]) -> Iterator[Any]:
+def subscriber_consumers(subscribers: Iterable[Any]) -> Iterator[Any]:
     for subscriber in subscribers:
         group = getattr(subscriber, "consumer_subgroup", None)
         if group:
@@ -63,7 +63,7 @@ def _consumers(subscribers: Iterable[Any]) -> Iterator[Any]:
 async def consumer_lag(subscribers: Iterable[Any]) -> dict[tuple[str, ...], float]:
     """``{(topic, partition): highwater - position}`` over the partitions assigned here."""
     lag: dict[tuple[str, ...], float] = {}
-    for consumer in _consumers(subscribers):
+    for consumer in subscriber_consumers(subscribers):
         try:
             assigned = list(consumer.assignment())
         except Exception as exc:  # not started, or stopped meanwhile

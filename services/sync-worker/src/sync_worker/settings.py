@@ -29,10 +29,47 @@ class WorkerSettings(BaseSettings):
         ge=0.0,
         description="Pause before a message whose processing crashed (DB/Kafka down) is re-read.",
     )
+    max_deliveries: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Deliveries of a message that fails for a reason of its own (not a database "
+        "or Kafka outage) before it is dead-lettered and committed.",
+    )
+    max_busy_deferrals: int = Field(
+        30,
+        ge=0,
+        le=1000,
+        description="Times a command finding its customer busy is put back (after the retry "
+        "backoff, not counted as an attempt) before busy counts as a failed attempt.",
+    )
+    max_retry_delay_seconds: float = Field(
+        3600.0,
+        gt=0,
+        le=86_400,
+        description="Longest wait of a retry after it was published, whatever its not_before.",
+    )
+    shutdown_grace_seconds: float = Field(
+        100.0,
+        ge=0,
+        description="On SIGTERM: fetching stops, in-flight syncs get this long to finish. Keep "
+        "it below Kubernetes' terminationGracePeriodSeconds (120 in deploy/k8s).",
+    )
     max_poll_interval_ms: int = Field(
         600_000,
         ge=10_000,
         description="Kafka max.poll.interval.ms; must exceed the retry backoff plus one sync.",
+    )
+    abandoned_run_sweep_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="How often runs left running by a dead process are closed (0: never).",
+    )
+    abandoned_run_age_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="A run is closed as abandoned only when running this long and its customer's "
+        "lock is free.",
     )
     lag_interval_seconds: float = Field(
         15.0,
@@ -47,3 +84,15 @@ class WorkerSettings(BaseSettings):
     prune_interval_seconds: float = Field(
         3600.0, ge=0, description="How often the worker prunes them (0 disables)."
     )
+
+    @property
+    def subscribers(self) -> int:
+        """Messages one process handles at once: commands, retries and customer events with
+        ``concurrency`` consumers each, plus the sync-all fan-out."""
+        return 3 * self.concurrency + 1
+
+    @property
+    def database_pool_size(self) -> int:
+        """Connections one process may need: a sync holds two (its customer lock and its
+        session), plus the ledger sweep and the pruner."""
+        return 2 * self.subscribers + 2
