@@ -9,14 +9,15 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import timedelta
 
 import pytest
 from event_bus import KafkaPublisher, KafkaSettings, ensure_topics
 from event_bus.local_broker import LocalBroker, start_local_broker
-from event_bus.outbox import OutboxRelay, enqueue, pending_count
+from event_bus.outbox import OutboxRelay, enqueue, parked_count, pending_count
 from event_bus.testing import consume_records, kafka_test_settings
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sync_messages import SyncCustomerWorkflows
 from sync_messages.topics import SYNC_COMMANDS
@@ -228,8 +229,8 @@ async def test_two_relays_publish_each_row_once(
     _assert_ordered_per_key(records, messages)
 
 
-async def test_sqlite_relay_and_failure_stops_the_batch(sqlite_sessions: Sessions) -> None:
-    messages = _numbered(keys=2, per_key=3)
+async def test_sqlite_relay_failure_holds_back_only_its_own_key(sqlite_sessions: Sessions) -> None:
+    messages = _numbered(keys=2, per_key=3)  # k0#0, k1#0, k0#1, k1#1, k0#2, k1#2
     await _enqueue_all(sqlite_sessions, messages)
     published: list[tuple[str, bytes | None, int]] = []
     fail_at = {3}
@@ -243,21 +244,155 @@ async def test_sqlite_relay_and_failure_stops_the_batch(sqlite_sessions: Session
         assert ("content-type", b"application/json") in headers
         published.append((topic, key, json.loads(value)["seq"]))
 
-    relay = OutboxRelay(sqlite_sessions, publish)
-    assert await relay.run_once() == 3
+    relay = OutboxRelay(sqlite_sessions, publish, retry_delay=0)
+    # k1#1 fails: k1#2 waits behind it, k0 goes on.
+    assert await relay.run_once() == 4
     assert isinstance(relay.last_failure, ConnectionError)
     async with sqlite_sessions() as session:
-        assert await pending_count(session) == 3
+        assert await pending_count(session) == 2
         failed = (
             await session.scalars(select(OutboxMessage).where(OutboxMessage.attempts > 0))
         ).one()
     assert failed.id == uuid.UUID(messages[3].id)
     assert failed.last_error == "ConnectionError: broker gone"
-    assert failed.sent_at is None
+    assert failed.sent_at is None and failed.dead_at is None
 
-    assert await relay.run_once() == 3
+    assert await relay.run_once() == 2
     assert relay.last_failure is None
-    assert [(k, s) for _, k, s in published] == [(m.key.encode(), m.seq) for m in messages]
+    _assert_ordered_per_key_values([(k, s) for _, k, s in published], messages)
+
+
+def _assert_ordered_per_key_values(
+    published: Sequence[tuple[bytes | None, int]], expected: Sequence[Numbered]
+) -> None:
+    seen: dict[str, list[int]] = defaultdict(list)
+    for key, seq in published:
+        assert key is not None
+        seen[key.decode()].append(seq)
+    wanted: dict[str, list[int]] = defaultdict(list)
+    for message in expected:
+        wanted[message.key].append(message.seq)
+    assert dict(seen) == dict(wanted)
+
+
+class _FailingKey:
+    """A publisher that refuses every message of one key (an oversized record, a topic ACL)."""
+
+    def __init__(self, bad_key: str, delay: float = 0.0) -> None:
+        self.bad_key = bad_key.encode()
+        self.delay = delay
+        self.published: list[tuple[bytes | None, int]] = []
+
+    async def __call__(
+        self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
+    ) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        body = json.loads(value)
+        if key == self.bad_key and body["seq"] == 0:
+            raise ValueError("MessageSizeTooLargeError: the message is too large")
+        self.published.append((key, body["seq"]))
+
+
+async def test_a_failing_row_does_not_hold_back_other_keys_and_is_parked(
+    pg_sessions: Sessions, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Audit A4, exp13: one row failing for ever used to block every row behind it.
+    publisher = _FailingKey("bad")
+    parked_topics: list[str] = []
+    relay = OutboxRelay(
+        pg_sessions, publisher, retry_delay=0, max_attempts=3, on_parked=parked_topics.append
+    )
+    bad = [Numbered(id=str(uuid.uuid4()), key="bad", seq=n) for n in range(2)]
+    await _enqueue_all(pg_sessions, [bad[0], *_numbered(keys=3, per_key=1), bad[1]])
+    caplog.set_level(logging.WARNING, logger="event_bus.outbox")
+
+    assert await relay.run_once() == 3  # the three good keys; bad#1 waits behind bad#0
+    assert await relay.run_once() == 0  # only bad#0 is due: attempt 2 (no sign the broker is up)
+    await _enqueue_all(pg_sessions, _numbered(keys=1, per_key=1))
+    assert await relay.run_once() == 1  # attempt 3 while another row is published: parked
+    assert relay.last_round.parked == 1
+    assert parked_topics == [TOPIC]
+    assert await relay.run_once() == 1  # bad#1 is no longer held back
+    async with pg_sessions() as session:
+        assert await pending_count(session) == 0
+        assert await parked_count(session) == 1
+        parked = (
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.dead_at.is_not(None)))
+        ).one()
+    assert parked.id == uuid.UUID(bad[0].id)
+    assert parked.attempts == 3 and parked.sent_at is None
+    assert "MessageSizeTooLargeError" in (parked.last_error or "")
+    assert (b"bad", 1) in publisher.published and (b"bad", 0) not in publisher.published
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "parked after 3 failed attempts" in errors[0].getMessage()
+
+
+async def test_no_transaction_is_held_while_publishing(
+    pg_sessions: Sessions, postgres_url: str
+) -> None:
+    # Audit A4, exp17: with idle_in_transaction_session_timeout shorter than one batch, the old
+    # relay's transaction was killed at commit: the batch was published again and again.
+    database = postgres_url.rsplit("/", 1)[1]
+    engine = pg_sessions.kw["bind"]
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(f'ALTER DATABASE "{database}" SET idle_in_transaction_session_timeout = 1000')
+        )
+    await engine.dispose()  # new connections get the setting
+    async with pg_sessions() as session:
+        shown = await session.scalar(text("SHOW idle_in_transaction_session_timeout"))
+    assert shown == "1s"
+    messages = _numbered(keys=2, per_key=5)
+    await _enqueue_all(pg_sessions, messages)
+    publisher = _FailingKey("none", delay=0.2)  # 10 x 0.2 s: twice the timeout
+    relay = OutboxRelay(pg_sessions, publisher)
+
+    assert await relay.run_once() == 10
+    async with pg_sessions() as session:
+        assert await pending_count(session) == 0
+    assert len(publisher.published) == 10  # each once
+    _assert_ordered_per_key_values(publisher.published, messages)
+
+
+async def test_order_comes_from_the_database_not_the_writers_clock(
+    pg_sessions: Sessions,
+) -> None:
+    # Audit M10: a writer whose clock runs ahead stamps a later created_at on an earlier row.
+    first, second = (Numbered(id=str(uuid.uuid4()), key="k", seq=n) for n in range(2))
+    await _enqueue_all(pg_sessions, [first])
+    await _enqueue_all(pg_sessions, [second])
+    async with pg_sessions() as session, session.begin():
+        row = await session.get(OutboxMessage, uuid.UUID(first.id))
+        assert row is not None
+        row.created_at = row.created_at + timedelta(hours=1)
+    publisher = _FailingKey("none")
+    assert await OutboxRelay(pg_sessions, publisher).run_once() == 2
+    assert publisher.published == [(b"k", 0), (b"k", 1)]
+
+
+async def test_a_claimed_row_holds_back_its_key_for_another_relay(pg_sessions: Sessions) -> None:
+    messages = _numbered(keys=2, per_key=2)  # k0#0, k1#0, k0#1, k1#1
+    await _enqueue_all(pg_sessions, messages)
+    release = asyncio.Event()
+    first_claimed = asyncio.Event()
+    slow: list[tuple[bytes | None, int]] = []
+
+    async def stuck_publish(topic: str, key: bytes | None, value: bytes, headers: object) -> None:
+        first_claimed.set()
+        await release.wait()
+        slow.append((key, json.loads(value)["seq"]))
+
+    holder = OutboxRelay(pg_sessions, stuck_publish, batch_size=1)
+    task = asyncio.create_task(holder.run_once())
+    await asyncio.wait_for(first_claimed.wait(), 10)  # k0#0 is claimed and being published
+    other = _FailingKey("none")
+    assert await OutboxRelay(pg_sessions, other).run_once() == 2
+    assert other.published == [(b"k1", 0), (b"k1", 1)]  # k0#1 waits for k0#0
+    release.set()
+    assert await asyncio.wait_for(task, 10) == 1
+    assert await OutboxRelay(pg_sessions, other).run_once() == 1
+    assert slow == [(b"k0", 0)] and other.published[-1] == (b"k0", 1)
 
 
 async def test_run_forever_survives_errors_and_backs_off(

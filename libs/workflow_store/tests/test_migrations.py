@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from workflow_store import migrate
@@ -43,11 +44,47 @@ async def test_model_tables_are_all_migrated() -> None:
     assert set(Base.metadata.tables) == TABLES
 
 
+def _previous(revision: str) -> str | None:
+    script = ScriptDirectory.from_config(migrate.alembic_config()).get_revision(revision)
+    assert script is not None
+    down = script.down_revision
+    assert down is None or isinstance(down, str)  # one line of history, no merge points
+    return down
+
+
+def test_migrations_have_exactly_one_head() -> None:
+    assert len(ScriptDirectory.from_config(migrate.alembic_config()).get_heads()) == 1
+
+
 async def test_downgrade_one_step_from_head(db_url: str) -> None:
     await migrate.upgrade_async(db_url)
     await migrate.downgrade_async(db_url)  # default "-1"
-    assert await migrate.current_async(db_url) is None
-    assert await _tables(db_url) <= {"alembic_version"}
+    assert await migrate.current_async(db_url) == _previous(migrate.head())
+    await migrate.upgrade_async(db_url)  # and the step up again works on what it left
+    await migrate.check_async(db_url)
+
+
+async def test_outbox_order_is_backfilled_from_created_at(db_url: str) -> None:
+    # Rows pending when the outbox gains its database order keep their enqueue order.
+    await migrate.upgrade_async(db_url, "0001")
+    eng = create_engine(db_url)
+    stamps = ["2026-12-01 10:00:02", "2026-12-01 10:00:01", "2026-12-01 10:00:03"]
+    try:
+        async with eng.begin() as conn:
+            for n, stamp in enumerate(stamps):
+                await conn.execute(
+                    text(
+                        "INSERT INTO outbox (id, topic, payload, created_at, attempts)"
+                        " VALUES (:id, 't', '{}', :at, 0)"
+                    ),
+                    {"id": f"00000000-0000-0000-0000-00000000000{n}", "at": stamp},
+                )
+        await migrate.upgrade_async(db_url, "ops_outbox_retention")
+        async with eng.connect() as conn:
+            rows = (await conn.execute(text("SELECT created_at FROM outbox ORDER BY seq"))).all()
+        assert [str(r[0])[:19] for r in rows] == sorted(stamps)
+    finally:
+        await eng.dispose()
 
 
 def test_sync_api_outside_event_loop(sqlite_url: str) -> None:

@@ -3,14 +3,23 @@
 A writer calls :func:`enqueue` inside its own transaction; the row commits (or rolls back)
 together with the change it describes. An :class:`OutboxRelay` then publishes pending rows to
 Kafka, waits for the broker's ack and marks them sent. Delivery is at-least-once (a crash between
-the ack and the commit publishes a row again), so consumers dedupe on the message id.
+the ack and the mark publishes a row again), so consumers dedupe on the message id.
 
-Order: rows are published in ``created_at`` order and a failed publish ends the batch, so the
-messages of one key reach Kafka in the order they were enqueued. To keep that true with several
-relays (one per API replica) on PostgreSQL, a relay claims the batch under a transaction-level
-advisory lock (a relay that finds it taken skips the round) and ``SELECT ... FOR UPDATE SKIP
-LOCKED``, so no row is ever claimed twice at the same time. On SQLite (the single-process
-embedded run) a plain select is used.
+Order comes from the database (``outbox.seq``), never from a writer's clock. A round has three
+steps, and no transaction is open while Kafka is talked to:
+
+1. *claim* (one short transaction): the next rows in ``seq`` order whose key has no earlier row
+   that is unavailable (claimed by a relay, or waiting before its next attempt) get
+   ``claimed_until = now + claim_ttl``. On PostgreSQL claims are taken under a transaction-level
+   advisory lock, so two relays (one per API replica) never claim at the same moment, and a
+   claimed row is invisible to the other relay until its claim expires;
+2. *publish* the claimed rows in order. A row that fails holds back only the later rows of its
+   own key (per-key order is kept); the other keys go on;
+3. *mark* (one short transaction): sent rows get ``sent_at``; a failed row gets ``attempts + 1``,
+   ``last_error`` and a retry time (exponential, ``retry_delay`` up to ``max_retry_delay``). A
+   row that has failed ``max_attempts`` times, in a round in which other rows were published
+   (so the broker is up and the row itself is the problem), is *parked* (``dead_at``): logged at
+   ERROR, counted through ``on_parked``, and no longer holding its key back.
 """
 
 from __future__ import annotations
@@ -18,15 +27,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 from workflow_store.models import OutboxMessage
 
 from event_bus.broker import json_headers
@@ -35,7 +45,9 @@ __all__ = [
     "OutboxRelay",
     "PublishFn",
     "RawProducer",
+    "RoundResult",
     "enqueue",
+    "parked_count",
     "pending_count",
 ]
 
@@ -66,25 +78,6 @@ class RawProducer(Protocol):
     ) -> Any: ...
 
 
-_clock_lock = threading.Lock()
-_last_created_at = datetime.min.replace(tzinfo=UTC)
-
-
-def _next_created_at() -> datetime:
-    """Now, but strictly after the previous value handed out by this process.
-
-    Two rows enqueued back to back can read the same microsecond; ordering by ``created_at``
-    would then not be the enqueue order.
-    """
-    global _last_created_at
-    with _clock_lock:
-        now = datetime.now(UTC)
-        if now <= _last_created_at:
-            now = _last_created_at + timedelta(microseconds=1)
-        _last_created_at = now
-        return now
-
-
 def enqueue(
     session: AsyncSession,
     *,
@@ -101,22 +94,34 @@ def enqueue(
     message_id = getattr(message, "id", None)
     if message_id is None:
         raise ValueError(f"{type(message).__name__} has no id: it cannot go through the outbox")
-    session.add(
-        OutboxMessage(
-            id=message_id if isinstance(message_id, uuid.UUID) else uuid.UUID(str(message_id)),
-            topic=topic,
-            key=key,
-            payload=message.model_dump(mode="json"),
-            headers=dict(headers) if headers else None,
-            created_at=_next_created_at(),
-            attempts=0,
-        )
+    row = OutboxMessage(
+        id=message_id if isinstance(message_id, uuid.UUID) else uuid.UUID(str(message_id)),
+        topic=topic,
+        key=key,
+        payload=message.model_dump(mode="json"),
+        headers=dict(headers) if headers else None,
+        attempts=0,
     )
+    if session.get_bind().dialect.name != "postgresql":
+        # No sequences on SQLite, but its writers are serialised: max + 1, evaluated by the
+        # INSERT itself, is unique and in commit order.
+        row.seq = select(func.coalesce(func.max(OutboxMessage.seq), 0) + 1).scalar_subquery()
+    session.add(row)
+
+
+def _pending() -> ColumnElement[bool]:
+    return and_(OutboxMessage.sent_at.is_(None), OutboxMessage.dead_at.is_(None))
 
 
 async def pending_count(session: AsyncSession) -> int:
-    """How many outbox rows are not sent yet (the outbox-backlog metric)."""
-    stmt = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+    """How many outbox rows wait to be published (the outbox-backlog metric; parked rows not)."""
+    stmt = select(func.count()).select_from(OutboxMessage).where(_pending())
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def parked_count(session: AsyncSession) -> int:
+    """How many outbox rows were parked after too many failed attempts."""
+    stmt = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.dead_at.is_not(None))
     return int((await session.execute(stmt)).scalar_one())
 
 
@@ -138,12 +143,39 @@ def _describe(exc: BaseException) -> str:
     return text[:_MAX_ERROR_CHARS]
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """What a round needs of a claimed row (plain values: no session is open while publishing)."""
+
+    id: uuid.UUID
+    topic: str
+    key: str | None
+    payload: Any
+    headers: dict[str, Any] | None
+    attempts: int
+
+
+@dataclass
+class RoundResult:
+    """What one :meth:`OutboxRelay.run_once` did."""
+
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    parked: int = 0
+    failure: BaseException | None = field(default=None, repr=False)
+
+
 class OutboxRelay:
-    """Publishes pending outbox rows to Kafka and marks them sent.
+    """Publishes pending outbox rows to Kafka and marks them sent (see the module docstring).
 
     ``publisher`` is a started :class:`aiokafka.AIOKafkaProducer` (anything with
     ``send_and_wait``) or an async ``publish(topic, key, value, headers)`` callable such as
     :class:`event_bus.broker.KafkaPublisher`, which reconnects by itself after an outage.
+    ``retry_delay`` (default: ``poll_interval``) is the wait before a failed row's second
+    attempt; it doubles per attempt up to ``max_retry_delay``. ``claim_ttl`` must exceed the time
+    one batch takes to publish, or another relay may publish the same rows again (a duplicate,
+    never a loss). ``on_parked(topic)`` is called for each parked row (a metric).
     """
 
     def __init__(
@@ -154,21 +186,39 @@ class OutboxRelay:
         batch_size: int = 100,
         poll_interval: float = 0.5,
         max_backoff: float = 10.0,
+        max_attempts: int = 10,
+        retry_delay: float | None = None,
+        max_retry_delay: float = 60.0,
+        claim_ttl: float = 120.0,
+        on_parked: Callable[[str], None] | None = None,
+        relay_id: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
         self._session_factory = session_factory
         self._publish = _as_publish_fn(publisher)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
+        self.max_attempts = max_attempts
+        self.retry_delay = poll_interval if retry_delay is None else retry_delay
+        self.max_retry_delay = max_retry_delay
+        self.claim_ttl = claim_ttl
+        self.relay_id = relay_id or f"relay-{uuid.uuid4().hex[:12]}"
+        self._on_parked = on_parked
         self._wake = asyncio.Event()
-        self._last_failure: BaseException | None = None
+        self._last = RoundResult()
 
     @property
     def last_failure(self) -> BaseException | None:
-        """The publish error that ended the latest :meth:`run_once`, if any."""
-        return self._last_failure
+        """The last publish error of the latest :meth:`run_once`, if any."""
+        return self._last.failure
+
+    @property
+    def last_round(self) -> RoundResult:
+        return self._last
 
     def wake(self) -> None:
         """Publish soon: call after committing a transaction that enqueued messages."""
@@ -182,85 +232,196 @@ class OutboxRelay:
             return await pending_count(own)
 
     async def run_once(self) -> int:
-        """Publish up to ``batch_size`` pending rows in order; return how many were sent.
+        """Claim, publish and mark one batch; return how many rows were sent.
 
-        A failed publish records ``attempts``/``last_error`` on that row, ends the batch (the
-        rows after it wait, keeping per-key order) and is kept in :attr:`last_failure`.
-        Database errors propagate.
+        Publish errors are recorded on their rows (see :attr:`last_round`); database errors
+        propagate (claimed rows are then released by their claim's expiry).
         """
-        self._last_failure = None
-        sent = 0
+        self._last = RoundResult()
+        claimed = await self._claim()
+        result = RoundResult(claimed=len(claimed))
+        sent: list[uuid.UUID] = []
+        failed: list[tuple[_Claimed, BaseException]] = []
+        held_back: list[uuid.UUID] = []
+        failed_keys: set[str] = set()
+        for row in claimed:
+            if row.key is not None and row.key in failed_keys:
+                held_back.append(row.id)  # an earlier row of its key failed: keep the order
+                continue
+            try:
+                await self._publish(
+                    row.topic,
+                    row.key.encode() if row.key is not None else None,
+                    _payload_bytes(row.payload),
+                    json_headers(row.headers),
+                )
+            except Exception as exc:
+                failed.append((row, exc))
+                result.failure = exc
+                if row.key is not None:
+                    failed_keys.add(row.key)
+                continue
+            sent.append(row.id)
+        result.sent, result.failed = len(sent), len(failed)
+        if claimed:
+            result.parked = await self._mark(sent, failed, held_back)
+        self._last = result
+        return result.sent
+
+    async def _claim(self) -> list[_Claimed]:
         async with self._session_factory() as session, session.begin():
             postgres = session.get_bind().dialect.name == "postgresql"
             if postgres:
                 got = await session.scalar(select(func.pg_try_advisory_xact_lock(*_RELAY_LOCK)))
-                if not got:  # another relay is publishing; it keeps the order
-                    return 0
+                if not got:  # another relay is claiming right now; next round
+                    return []
+            now = await _now(session)
+            earlier = aliased(OutboxMessage)
+            key_held_back = exists().where(
+                earlier.key == OutboxMessage.key,
+                earlier.sent_at.is_(None),
+                earlier.dead_at.is_(None),
+                earlier.seq < OutboxMessage.seq,
+                earlier.claimed_until > now,
+            )
             stmt = (
                 select(OutboxMessage)
-                .where(OutboxMessage.sent_at.is_(None))
-                .order_by(OutboxMessage.created_at, OutboxMessage.id)
+                .where(
+                    _pending(),
+                    or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
+                    ~key_held_back,
+                )
+                .order_by(OutboxMessage.seq, OutboxMessage.id)
                 .limit(self.batch_size)
             )
-            if postgres:
-                stmt = stmt.with_for_update(skip_locked=True)
             rows = (await session.scalars(stmt)).all()
-            for row in rows:
-                try:
-                    await self._publish(
-                        row.topic,
-                        row.key.encode() if row.key is not None else None,
-                        _payload_bytes(row.payload),
-                        json_headers(row.headers),
+            if not rows:
+                return []
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_([row.id for row in rows]))
+                .values(
+                    claimed_by=self.relay_id,
+                    claimed_until=now + timedelta(seconds=self.claim_ttl),
+                )
+            )
+            return [
+                _Claimed(row.id, row.topic, row.key, row.payload, row.headers, row.attempts or 0)
+                for row in rows
+            ]
+
+    async def _mark(
+        self,
+        sent: Sequence[uuid.UUID],
+        failed: Sequence[tuple[_Claimed, BaseException]],
+        held_back: Sequence[uuid.UUID],
+    ) -> int:
+        """Record the round's outcome; returns how many rows were parked."""
+        broker_up = bool(sent)  # only then is a failing row's own fault evident
+        parked: list[str] = []
+        async with self._session_factory() as session, session.begin():
+            now = await _now(session)
+            if sent:
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(sent))
+                    .values(sent_at=now, claimed_by=None, claimed_until=None)
+                )
+            if held_back:
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id.in_(held_back),
+                        OutboxMessage.claimed_by == self.relay_id,
                     )
-                except Exception as exc:
-                    row.attempts = (row.attempts or 0) + 1
-                    row.last_error = _describe(exc)
-                    self._last_failure = exc
-                    break
-                row.sent_at = datetime.now(UTC)
-                sent += 1
-        return sent
+                    .values(claimed_by=None, claimed_until=None)
+                )
+            for row, exc in failed:
+                attempts = row.attempts + 1
+                park = broker_up and attempts >= self.max_attempts
+                values: dict[str, Any] = {
+                    "attempts": attempts,
+                    "last_error": _describe(exc),
+                    "claimed_by": None,
+                    "claimed_until": None if park else now + self._retry_after(attempts),
+                }
+                if park:
+                    values["dead_at"] = now
+                await session.execute(
+                    update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values)
+                )
+                if park:
+                    parked.append(row.topic)
+                    log.error(
+                        "Outbox message parked after %d failed attempts: id=%s topic=%s key=%s "
+                        "error=%s (later messages of its key go on; see the README to requeue)",
+                        attempts,
+                        row.id,
+                        row.topic,
+                        row.key,
+                        _describe(exc),
+                    )
+                elif broker_up and attempts == 1:
+                    log.warning(
+                        "Outbox message failed while others were published: id=%s topic=%s "
+                        "key=%s error=%s (retried; parked after %d attempts)",
+                        row.id,
+                        row.topic,
+                        row.key,
+                        _describe(exc),
+                        self.max_attempts,
+                    )
+        if self._on_parked is not None:
+            for topic in parked:  # after the commit: the metric counts what is really parked
+                self._on_parked(topic)
+        return len(parked)
+
+    def _retry_after(self, attempts: int) -> timedelta:
+        delay = min(self.retry_delay * 2 ** min(attempts - 1, 30), self.max_retry_delay)
+        return timedelta(seconds=max(0.0, delay))
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set. Never raises (except on cancellation).
 
-        Polls every ``poll_interval`` (or at once after :meth:`wake`); while Kafka or the
-        database fails, backs off exponentially up to ``max_backoff`` and logs the outage once
-        when it starts and once when it ends.
+        Polls every ``poll_interval`` (or at once after :meth:`wake`). A round in which nothing
+        could be published but something failed (Kafka or the database down) backs off
+        exponentially up to ``max_backoff``; the outage is logged once when it starts and once
+        when it ends. Rows failing while others are published are the rows' own problem: they
+        wait for their retry time and do not slow the relay.
         """
         backoff = 0.0
         outage_since: datetime | None = None
         while not stop.is_set():
             self._wake.clear()
-            failure: BaseException | None
             try:
-                sent = await self.run_once()
-                failure = self._last_failure
+                await self.run_once()
+                result = self._last
             except Exception as exc:
-                sent, failure = 0, exc
-            if failure is not None:
+                result = RoundResult(failure=exc)
+            if result.failure is not None and result.sent == 0:
                 if outage_since is None:
                     outage_since = datetime.now(UTC)
                     log.warning(
                         "Outbox relay cannot publish (%s); retrying with backoff up to %.1fs",
-                        _describe(failure),
+                        _describe(result.failure),
                         self.max_backoff,
                     )
                 else:
-                    log.debug("Outbox relay still failing: %s", _describe(failure))
+                    log.debug("Outbox relay still failing: %s", _describe(result.failure))
                 backoff = min(max(backoff * 2, self.poll_interval, 0.05), self.max_backoff)
                 await self._sleep(stop, backoff, wakeable=False)
                 continue
-            if outage_since is not None:
+            if outage_since is not None and result.sent:
                 down_for = (datetime.now(UTC) - outage_since).total_seconds()
                 log.info("Outbox relay recovered after %.1fs", down_for)
                 outage_since = None
-            backoff = 0.0
-            if sent >= self.batch_size:
+                backoff = 0.0
+            if outage_since is None and result.claimed >= self.batch_size:
                 await asyncio.sleep(0)  # more rows are likely waiting: go again at once
                 continue
-            await self._sleep(stop, self.poll_interval, wakeable=True)
+            # Nothing claimable (all rows waiting for their retry time) is not a recovery.
+            pause = self.poll_interval if outage_since is None else max(backoff, self.poll_interval)
+            await self._sleep(stop, pause, wakeable=outage_since is None)
 
     async def _sleep(self, stop: asyncio.Event, seconds: float, *, wakeable: bool) -> None:
         waiters = [asyncio.ensure_future(stop.wait())]
@@ -271,6 +432,15 @@ class OutboxRelay:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+
+
+async def _now(session: AsyncSession) -> datetime:
+    """The database's clock on PostgreSQL (one clock for every relay), else this host's."""
+    if session.get_bind().dialect.name == "postgresql":
+        value = await session.scalar(select(func.now()))
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
+    return datetime.now(UTC)
 
 
 def _payload_bytes(payload: Any) -> bytes:

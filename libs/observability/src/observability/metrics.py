@@ -228,6 +228,13 @@ class ApiMetrics:
             registry=r,
             transform=lambda started: max(0.0, clock() - started),
         )
+        self.outbox_parked = Counter(
+            "zws_outbox_parked",
+            "Outbox rows parked by this process's relay after failing OUTBOX_MAX_ATTEMPTS times "
+            "while other rows were published (alert on any increase; see the README).",
+            ["topic"],
+            registry=r,
+        )
         self.never_synced = Gauge(
             "zws_customers_never_synced",
             "Active customers without any successful sync yet.",

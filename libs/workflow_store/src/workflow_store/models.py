@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Sequence,
     String,
     Text,
     TypeDecorator,
@@ -34,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
     "NAMING_CONVENTION",
+    "OUTBOX_SEQUENCE",
     "Base",
     "Customer",
     "OutboxMessage",
@@ -199,6 +201,8 @@ class SyncRun(Base):
     __table_args__ = (
         Index("ix_sync_runs_status_started_at", "status", "started_at"),
         Index("ix_sync_runs_customer_id_started_at", "customer_id", "started_at"),
+        # The unfiltered run list (newest first) and the retention prune (oldest first).
+        Index("ix_sync_runs_started_at_id", "started_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
@@ -237,20 +241,40 @@ class SyncRun(Base):
         )
 
 
+OUTBOX_SEQUENCE = Sequence("outbox_seq")
+"""Publication order of the outbox, from the database (not from each writer's clock)."""
+
+
 class OutboxMessage(Base):
-    """An event waiting to be published (transactional outbox)."""
+    """An event waiting to be published (transactional outbox).
+
+    ``seq`` orders the rows (a PostgreSQL sequence; on SQLite, whose writers are serialised, the
+    enqueue sets ``max(seq) + 1``). A relay *claims* a row by setting ``claimed_until``; the same
+    column holds a failed row back until its next attempt. A row that failed ``attempts`` times
+    while other rows were published is *parked* (``dead_at``): no longer pending, kept for an
+    operator.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (
         Index(
-            "ix_outbox_pending",
-            "sent_at",
-            "created_at",
-            postgresql_where=text("sent_at IS NULL"),
+            "ix_outbox_pending_seq",
+            "seq",
+            postgresql_where=text("sent_at IS NULL AND dead_at IS NULL"),
         ),
+        Index(
+            "ix_outbox_pending_key_seq",
+            "key",
+            "seq",
+            postgresql_where=text("sent_at IS NULL AND dead_at IS NULL"),
+        ),
+        Index("ix_outbox_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
+    seq: Mapped[int | None] = mapped_column(
+        BigInteger, OUTBOX_SEQUENCE, server_default=OUTBOX_SEQUENCE.next_value()
+    )
     topic: Mapped[str] = mapped_column(String(200), nullable=False)
     key: Mapped[str | None] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
@@ -259,11 +283,15 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def __repr__(self) -> str:
         return (
-            f"OutboxMessage(id={self.id!s}, topic={self.topic!r}, key={self.key!r}, "
-            f"sent_at={self.sent_at!r}, attempts={self.attempts!r})"
+            f"OutboxMessage(id={self.id!s}, seq={self.seq!r}, topic={self.topic!r}, "
+            f"key={self.key!r}, sent_at={self.sent_at!r}, attempts={self.attempts!r}, "
+            f"dead_at={self.dead_at!r})"
         )
 
 
@@ -271,6 +299,7 @@ class ProcessedMessage(Base):
     """A message a consumer has already handled (idempotent consumers)."""
 
     __tablename__ = "processed_messages"
+    __table_args__ = (Index("ix_processed_messages_processed_at", "processed_at"),)
 
     consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(100), primary_key=True)

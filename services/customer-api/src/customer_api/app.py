@@ -11,6 +11,7 @@ from event_bus.broker import KafkaPublisher
 from event_bus.outbox import OutboxRelay
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from observability.metrics import ApiMetrics
 from workflow_store.db import create_engine, create_session_factory
 
 from customer_api import __version__
@@ -66,10 +67,16 @@ def build_runtime(settings: ApiSettings, checker: CredentialsChecker | None = No
         ),
         validate_credentials=settings.zuora_validate_credentials,
     )
+    metrics = ApiMetrics()
     relay = publisher = None
     if settings.outbox_relay_enabled:
         publisher = KafkaPublisher(settings.kafka, component="customer-api-outbox")
-        relay = OutboxRelay(session_factory, publisher)
+        relay = OutboxRelay(
+            session_factory,
+            publisher,
+            max_attempts=settings.outbox_max_attempts,
+            on_parked=lambda topic: metrics.outbox_parked.labels(topic=topic).inc(),
+        )
     return Runtime(
         settings=settings,
         engine=engine,
@@ -77,6 +84,7 @@ def build_runtime(settings: ApiSettings, checker: CredentialsChecker | None = No
         policy=policy,
         relay=relay,
         publisher=publisher,
+        metrics=metrics,
     )
 
 

@@ -53,6 +53,14 @@ class ApiSettings(StoreSettings):
         validation_alias="OUTBOX_RELAY_ENABLED",
         description="Run the outbox relay (publishes outbox rows to Kafka) inside the API.",
     )
+    outbox_max_attempts: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        validation_alias="OUTBOX_MAX_ATTEMPTS",
+        description="Failed publishes after which an outbox row is parked (only counted as the "
+        "row's own fault while other rows are being published).",
+    )
     outbox_ensure_topics: bool = Field(
         default=True,
         validation_alias="OUTBOX_ENSURE_TOPICS",
