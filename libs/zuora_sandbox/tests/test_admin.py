@@ -180,6 +180,8 @@ async def test_stats_and_expire_over_admin(api: Api, state: SandboxState) -> Non
         "token_requests": 1,
         "list_requests": 1,
         "get_requests": 1,
+        "export_requests": 0,
+        "versions_requests": 0,
         "injected_errors": 0,
         "by_status": {"200": 3},
     }

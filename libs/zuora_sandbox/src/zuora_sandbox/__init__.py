@@ -5,6 +5,8 @@ loopback: its ``/_sandbox`` admin API has no authentication.
 """
 
 from .app import create_app
+from .definition_book import DefinitionBook, EndpointFaults
+from .definitions import EditSummary
 from .demo import DEMO_TENANTS, DemoTenant, add_demo_tenants
 from .faults import Faults
 from .generator import generate_workflows
@@ -13,7 +15,10 @@ from .state import SandboxState, Stats, Tenant
 
 __all__ = [
     "DEMO_TENANTS",
+    "DefinitionBook",
     "DemoTenant",
+    "EditSummary",
+    "EndpointFaults",
     "Faults",
     "SandboxServer",
     "SandboxState",

@@ -23,7 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .definition_routes import ZuoraKit, definition_routes
 from .faults import Faults
+from .problems import Problem
 from .state import RATE_LIMIT_HEADER, SandboxState, Tenant
 
 MAX_PAGE_LENGTH = 50  # documented cap of GET /workflows (zuora-api.md §4.1)
@@ -47,16 +49,6 @@ _BOOL_FILTERS = (
     ("ondemand_trigger", "ondemandTrigger"),
     ("scheduled_trigger", "scheduledTrigger"),
 )
-
-
-class Problem(Exception):
-    """An admin-API error, answered as ``application/problem+json``."""
-
-    def __init__(self, status: int, title: str, detail: str = "") -> None:
-        super().__init__(title)
-        self.status = status
-        self.title = title
-        self.detail = detail
 
 
 def _dumps(data: Any) -> bytes:
@@ -566,6 +558,14 @@ def create_app(state: SandboxState) -> Starlette:
         return respond(request, None, exc.status_code, _dumps({"message": message}))
 
     tenant_path = "/_sandbox/tenants/{name}"
+    kit = ZuoraKit(
+        authenticate=authenticate,
+        respond=respond,
+        roll_fault=roll_fault,
+        server_error=server_error,
+        json_body=json_body,
+        tenant_of=tenant_of,
+    )
     routes = [
         Route("/oauth/token", oauth_token, methods=["POST"]),
         Route("/workflows", list_workflows, methods=["GET"]),
@@ -586,6 +586,7 @@ def create_app(state: SandboxState) -> Starlette:
         Route(f"{tenant_path}/stats", stats_get, methods=["GET"]),
         Route(f"{tenant_path}/stats/reset", stats_reset, methods=["POST"]),
         Route(f"{tenant_path}/expire-tokens", expire_tokens, methods=["POST"]),
+        *definition_routes(kit),
     ]
     app = Starlette(
         routes=routes,

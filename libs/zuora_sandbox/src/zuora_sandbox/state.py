@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .definition_book import DefinitionBook
 from .faults import Faults
 from .generator import WorkflowGenerator, now_iso, uuid_from
 
@@ -32,6 +33,8 @@ class Stats:
     token_requests: int = 0
     list_requests: int = 0
     get_requests: int = 0
+    export_requests: int = 0  # GET /workflows/{id}/export
+    versions_requests: int = 0  # GET /workflows/{id}/versions
     injected_errors: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
 
@@ -39,6 +42,8 @@ class Stats:
         self.token_requests = 0
         self.list_requests = 0
         self.get_requests = 0
+        self.export_requests = 0
+        self.versions_requests = 0
         self.injected_errors = 0
         self.by_status = {}
 
@@ -50,6 +55,8 @@ class Stats:
             "token_requests": self.token_requests,
             "list_requests": self.list_requests,
             "get_requests": self.get_requests,
+            "export_requests": self.export_requests,
+            "versions_requests": self.versions_requests,
             "injected_errors": self.injected_errors,
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
         }
@@ -108,6 +115,8 @@ class Tenant:
         self._fault_rng_seed: int | None = None
         self.stats = Stats()
         self.priorities: dict[int, str] = {}
+        #: Export / versions data, generated on demand (definition_book.py).
+        self.definitions = DefinitionBook(self)
         self.lock = threading.RLock()
         self._tokens: dict[str, Token] = {}
         self._workflows: dict[int, dict[str, Any]] = {}
