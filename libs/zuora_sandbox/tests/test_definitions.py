@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from zuora_sandbox import SandboxState
-from zuora_sandbox.definition_book import CACHE_SIZE, UnknownVersion
+from zuora_sandbox.definition_book import UnknownVersion
 from zuora_sandbox.definitions import MAX_TASKS, edit_definition, generate_definition
 
 if TYPE_CHECKING:
@@ -76,18 +76,21 @@ def test_edit_summary_is_exact() -> None:
     assert tasks == generate_definition("3:50", tasks[0]["id"] // 100)[0]  # input untouched
 
 
-def test_nothing_is_generated_up_front() -> None:
+def test_nothing_is_generated_up_front_and_the_cache_is_bounded() -> None:
     state = SandboxState()
-    tenant = state.add_tenant("big", workflow_count=5000, seed=1)
-    book = tenant.definitions
-    assert book._cache == {} and book._stored == {} and tenant._pending is not None
-    wf_id = with_active(tenant)[0]
-    book.export_json(wf_id)
-    assert len(book._cache) == 1 and book._stored == {}
-    for other in with_active(tenant)[: CACHE_SIZE + 20]:
-        book.export_json(other)
-    assert len(book._cache) == CACHE_SIZE
-    assert book.export_json(wf_id) == book.export_json(wf_id)  # regenerated, identical
+    tenants = [state.add_tenant(f"t{n}", workflow_count=100, seed=n) for n in range(1000)]
+    cache = state.definition_cache
+    assert len(cache) == 0 and all(t._pending is not None for t in tenants)
+    cache.max_bytes = 200_000
+    first = tenants[0].definitions.export_json(with_active(tenants[0])[0])
+    assert len(cache) == 1 and tenants[0].definitions._stored == {}
+    exported = 0
+    for tenant in tenants[1:4]:
+        for wf_id in with_active(tenant):
+            exported += len(tenant.definitions.export_json(wf_id))
+    assert exported > 4 * cache.max_bytes and 0 < cache.bytes <= cache.max_bytes
+    assert all(t._pending is not None for t in tenants[4:])  # untouched tenants cost nothing
+    assert tenants[0].definitions.export_json(with_active(tenants[0])[0]) == first  # regenerated
 
 
 async def test_export_and_versions_over_http(api: Api, state: SandboxState) -> None:

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 SYNC_STATUSES = ("succeeded", "failed", "skipped", "deletes_blocked")
 FAILURE_KINDS = ("transient", "permanent")
 CHANGES = ("created", "updated", "deleted")
-ZUORA_ENDPOINTS = ("token", "list", "get")
+ZUORA_ENDPOINTS = ("token", "list", "get", "export", "versions")  # zuora_client RequestEvent
 
 # Syncs take from milliseconds (skipped) to minutes (10,000 workflows, rate limited).
 SYNC_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)

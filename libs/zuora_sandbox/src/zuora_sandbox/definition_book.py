@@ -13,8 +13,10 @@ activations made here.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,8 +37,9 @@ if TYPE_CHECKING:
 
 VERSION_INPUT = re.compile(r"^(?:[0-9]+(?:\.[0-9]+){0,2}|latest)$")
 ENDPOINTS = ("export", "versions")
-#: Serialized definitions kept per tenant (the rest are regenerated when asked for again).
-CACHE_SIZE = 256
+#: Bytes of serialized definitions kept per sandbox, all tenants together (the rest are
+#: regenerated when asked for again): a 1,000-tenant benchmark must not keep 100,000 of them.
+CACHE_BYTES = 32 * 1024 * 1024
 #: Ids of versions created by an activation start here, far above any generated id.
 FIRST_NEW_VERSION_ID = 9_000_000
 _INACTIVE_SHOWN = 10  # the listing's latest_inactive_verisons cap (zuora-workflow-export.md §2)
@@ -130,6 +133,43 @@ class EndpointFaults:
             raise ValueError("error_statuses must be a non-empty list of 4xx/5xx statuses")
 
 
+class DefinitionCache:
+    """An LRU of serialized definitions bounded in bytes, shared by every tenant of a sandbox."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[tuple[int, int], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: tuple[int, int]) -> str | None:
+        with self._lock:
+            text = self._items.get(key)
+            if text is not None:
+                self._items.move_to_end(key)
+            return text
+
+    def put(self, key: tuple[int, int], text: str) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            self.bytes -= len(old) if old is not None else 0
+            self._items[key] = text
+            self.bytes += len(text)
+            while self.bytes > self.max_bytes and self._items:
+                self.bytes -= len(self._items.popitem(last=False)[1])
+
+    def discard(self, key: tuple[int, int]) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            self.bytes -= len(old) if old is not None else 0
+
+
+_BOOK_IDS = itertools.count(1)
+
+
 @dataclass
 class _Version:
     record: dict[str, Any]  # camelCase, the /versions item shape
@@ -139,12 +179,13 @@ class _Version:
 class DefinitionBook:
     """The definitions of one tenant (``tenant.definitions``). Thread-safe via ``tenant.lock``."""
 
-    def __init__(self, tenant: Tenant) -> None:
+    def __init__(self, tenant: Tenant, cache: DefinitionCache) -> None:
         self._tenant = tenant
         self.faults: dict[str, EndpointFaults] = {name: EndpointFaults() for name in ENDPOINTS}
         self._stored: dict[int, tuple[list[Task], list[Linkage]]] = {}  # by version id
         self._added: dict[int, dict[int, dict[str, Any]]] = {}  # wf id -> version id -> record
-        self._cache: OrderedDict[int, str] = OrderedDict()
+        self._cache = cache
+        self._book_id = next(_BOOK_IDS)  # cache keys of this book (tenants share the cache)
         self._next_version_id = FIRST_NEW_VERSION_ID
 
     # ------------------------------------------------------------------ reading
@@ -326,10 +367,9 @@ class DefinitionBook:
 
     def _body(self, chosen: _Version) -> str:
         """``"tasks":[...],"linkages":[...]}``, from the LRU or freshly generated."""
-        vid = chosen.record["id"]
-        text = self._cache.get(vid)
+        key = (self._book_id, chosen.record["id"])
+        text = self._cache.get(key)
         if text is not None:
-            self._cache.move_to_end(vid)
             return text
         tasks, linkages = self._definition(chosen)
         text = (
@@ -339,15 +379,12 @@ class DefinitionBook:
             + json.dumps(linkages, ensure_ascii=False)
             + "}"
         )
-        with self._tenant.lock:
-            self._cache[vid] = text
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+        self._cache.put(key, text)
         return text
 
     def _store(self, vid: int, tasks: list[Task], linkages: list[Linkage]) -> None:
         self._stored[vid] = (tasks, linkages)
-        self._cache.pop(vid, None)
+        self._cache.discard((self._book_id, vid))
 
     def _new_version(
         self, wf_id: int, item: dict[str, Any], known: dict[int, _Version]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .definition_book import DefinitionBook
+from .definition_book import DefinitionBook, DefinitionCache
 from .faults import Faults
 from .generator import WorkflowGenerator, now_iso, uuid_from
 
@@ -116,7 +116,7 @@ class Tenant:
         self.stats = Stats()
         self.priorities: dict[int, str] = {}
         #: Export / versions data, generated on demand (definition_book.py).
-        self.definitions = DefinitionBook(self)
+        self.definitions = DefinitionBook(self, state.definition_cache)
         self.lock = threading.RLock()
         self._tokens: dict[str, Token] = {}
         self._workflows: dict[int, dict[str, Any]] = {}
@@ -366,6 +366,8 @@ class SandboxState:
         self.clock = clock
         self.latency_ms = latency_ms
         self.tenants: dict[str, Tenant] = {}
+        #: Serialized export bodies of every tenant, bounded in bytes (definition_book.py).
+        self.definition_cache = DefinitionCache()
         self._by_client_id: dict[str, Tenant] = {}
         self._token_index: dict[str, Tenant] = {}
         self._lock = threading.RLock()
