@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from zuora_client import NotFoundError, ServerError, TokenCache, ZuoraClient, ZuoraCredentials
+from zuora_client import (
+    NotFoundError,
+    ServerError,
+    TokenCache,
+    TransportError,
+    ZuoraClient,
+    ZuoraCredentials,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +100,13 @@ async def test_missing_version_and_injected_faults(zuora_sandbox) -> None:
         exports = [await client.get_workflow_export(wf_b) for _ in range(6)]
         assert client.stats.retries > 3  # the 3 above, and some of the injected 50 %
     assert len({e.content_hash() for e in exports}) == 1
+
+
+async def test_injected_latency_on_one_endpoint_only(zuora_sandbox) -> None:
+    tenant = zuora_sandbox.add_tenant("acme", workflow_count=5, seed=15)
+    wf_id = next(i for i in tenant.sorted_ids() if tenant.workflows[i].get("active_version"))
+    tenant.definitions.faults["versions"].latency_ms = 4000
+    async with client_for(zuora_sandbox, tenant, max_retries=0, timeout=1.0) as client:
+        await client.get_workflow_export(wf_id)  # not slowed down
+        with pytest.raises(TransportError):
+            await client.list_workflow_versions(wf_id)
