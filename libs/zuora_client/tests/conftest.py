@@ -219,3 +219,25 @@ def z() -> Any:
         json_response=json_response,
         body_json=body_json,
     )
+
+
+SandboxClient = Callable[..., ZuoraClient]
+
+
+@pytest.fixture
+def sandbox_client(zuora_sandbox: Any) -> SandboxClient:
+    """``sandbox_client(tenant, **kwargs)``: a ZuoraClient for a tenant of the real-HTTP sandbox,
+    with a fresh token cache and short backoffs (each keyword can be overridden)."""
+
+    def factory(tenant: Any, **kwargs: Any) -> ZuoraClient:
+        creds = ZuoraCredentials(
+            base_url=zuora_sandbox.base_url,
+            client_id=tenant.client_id,
+            client_secret=tenant.client_secret,
+        )
+        kwargs.setdefault("token_cache", TokenCache())
+        kwargs.setdefault("backoff_base", 0.01)
+        kwargs.setdefault("backoff_cap", 0.05)
+        return ZuoraClient(creds, allowed_base_urls=(zuora_sandbox.base_url,), **kwargs)
+
+    return factory

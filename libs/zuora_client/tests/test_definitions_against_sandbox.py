@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from zuora_client import (
-    NotFoundError,
-    ServerError,
-    TokenCache,
-    TransportError,
-    ZuoraClient,
-    ZuoraCredentials,
-)
+from zuora_client import NotFoundError, ServerError, TransportError
 
 pytestmark = pytest.mark.integration
 
 
-def client_for(sandbox, tenant, **kw) -> ZuoraClient:
-    creds = ZuoraCredentials(
-        base_url=sandbox.base_url, client_id=tenant.client_id, client_secret=tenant.client_secret
-    )
-    kw.setdefault("token_cache", TokenCache())
-    kw.setdefault("backoff_base", 0.01)
-    kw.setdefault("backoff_cap", 0.05)
-    return ZuoraClient(creds, allowed_base_urls=(sandbox.base_url,), **kw)
-
-
-async def test_every_definition_of_a_tenant(zuora_sandbox) -> None:
+async def test_every_definition_of_a_tenant(zuora_sandbox, sandbox_client) -> None:
     tenant = zuora_sandbox.add_tenant("acme", workflow_count=40, seed=11)
-    async with client_for(zuora_sandbox, tenant) as client:
+    async with sandbox_client(tenant) as client:
         workflows = await client.list_workflows()
         exported, missing = {}, []
         for workflow in workflows:
@@ -52,10 +35,12 @@ async def test_every_definition_of_a_tenant(zuora_sandbox) -> None:
     assert sum(len(e.tasks) for e in exported.values()) > 100
 
 
-async def test_in_place_edit_changes_the_hash_not_the_version(zuora_sandbox) -> None:
+async def test_in_place_edit_changes_the_hash_not_the_version(
+    zuora_sandbox, sandbox_client
+) -> None:
     tenant = zuora_sandbox.add_tenant("acme", workflow_count=10, seed=12)
     wf_id = next(i for i in tenant.sorted_ids() if tenant.workflows[i].get("active_version"))
-    async with client_for(zuora_sandbox, tenant) as client:
+    async with sandbox_client(tenant) as client:
         before = await client.get_workflow_export(wf_id)
         again = await client.get_workflow_export(wf_id)
         tenant.definitions.edit(wf_id, seed=1)
@@ -66,10 +51,12 @@ async def test_in_place_edit_changes_the_hash_not_the_version(zuora_sandbox) -> 
     assert after.workflow.id == before.workflow.id == listed.active_version.id
 
 
-async def test_activation_shows_in_the_listing_and_the_export(zuora_sandbox) -> None:
+async def test_activation_shows_in_the_listing_and_the_export(
+    zuora_sandbox, sandbox_client
+) -> None:
     tenant = zuora_sandbox.add_tenant("acme", workflow_count=10, seed=13)
     wf_id = next(i for i in tenant.sorted_ids() if tenant.workflows[i].get("active_version"))
-    async with client_for(zuora_sandbox, tenant) as client:
+    async with sandbox_client(tenant) as client:
         old = await client.get_workflow(wf_id)
         tenant.definitions.activate(wf_id)
         new = await client.get_workflow(wf_id)
@@ -83,11 +70,11 @@ async def test_activation_shows_in_the_listing_and_the_export(zuora_sandbox) -> 
     assert new.active_version.id in [v.id for v in versions]
 
 
-async def test_missing_version_and_injected_faults(zuora_sandbox) -> None:
+async def test_missing_version_and_injected_faults(zuora_sandbox, sandbox_client) -> None:
     tenant = zuora_sandbox.add_tenant("acme", workflow_count=10, seed=14)
     wf_a, wf_b = [i for i in tenant.sorted_ids() if tenant.workflows[i].get("active_version")][:2]
     faults = tenant.definitions.faults["export"]
-    async with client_for(zuora_sandbox, tenant, max_retries=3) as client:
+    async with sandbox_client(tenant, max_retries=3) as client:
         with pytest.raises(NotFoundError, match=r"Workflow version '9\.9\.9' is not found"):
             await client.get_workflow_export(wf_a, "9.9.9")
         faults.fail_workflow_ids = [wf_a]
@@ -102,11 +89,11 @@ async def test_missing_version_and_injected_faults(zuora_sandbox) -> None:
     assert len({e.content_hash() for e in exports}) == 1
 
 
-async def test_injected_latency_on_one_endpoint_only(zuora_sandbox) -> None:
+async def test_injected_latency_on_one_endpoint_only(zuora_sandbox, sandbox_client) -> None:
     tenant = zuora_sandbox.add_tenant("acme", workflow_count=5, seed=15)
     wf_id = next(i for i in tenant.sorted_ids() if tenant.workflows[i].get("active_version"))
     tenant.definitions.faults["versions"].latency_ms = 4000
-    async with client_for(zuora_sandbox, tenant, max_retries=0, timeout=1.0) as client:
+    async with sandbox_client(tenant, max_retries=0, timeout=1.0) as client:
         await client.get_workflow_export(wf_id)  # not slowed down
         with pytest.raises(TransportError):
             await client.list_workflow_versions(wf_id)
