@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,13 +114,15 @@ async def get_customer(session: AsyncSession, customer_id: uuid.UUID) -> Custome
 
 
 async def list_customers(
-    session: AsyncSession, *, page: int, page_size: int
+    session: AsyncSession, *, page: int, page_size: int, where: Sequence[Any] = ()
 ) -> Page[CustomerPublic]:
-    total = int(await session.scalar(select(func.count()).select_from(Customer)) or 0)
+    """Customers by name; ``where``: extra SQL conditions on ``Customer`` (the UI's filters)."""
+    total = int(await session.scalar(select(func.count()).select_from(Customer).where(*where)) or 0)
     items: list[CustomerPublic] = []
     if total > (page - 1) * page_size:
         stmt: Select[Any] = (
             select(Customer, _workflow_count())
+            .where(*where)
             .order_by(Customer.name, Customer.id)
             .offset((page - 1) * page_size)
             .limit(page_size)

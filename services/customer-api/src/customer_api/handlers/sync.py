@@ -19,6 +19,7 @@ from customer_api.uow import UnitOfWork
 __all__ = [
     "REPLAYABLE_STATUSES",
     "get_sync_run",
+    "list_command_runs",
     "list_sync_runs",
     "replay_sync_run",
     "request_customer_sync",
@@ -88,6 +89,7 @@ async def list_sync_runs(
     page_size: int,
     customer_id: uuid.UUID | None = None,
     statuses: Sequence[SyncRunStatus] = (),
+    reasons: Sequence[str] = (),
 ) -> Page[SyncRunPublic]:
     """Runs, newest first; ``customer_id`` must exist when given (else 404)."""
     conditions: list[Any] = []
@@ -95,6 +97,8 @@ async def list_sync_runs(
         conditions.append(SyncRun.customer_id == customer_id)
     if statuses:
         conditions.append(SyncRun.status.in_(sorted(set(statuses))))
+    if reasons:
+        conditions.append(SyncRun.reason.in_(sorted(set(reasons))))
     count = select(func.count(SyncRun.id)).where(*conditions)
     if customer_id is not None:
         head = (
@@ -151,3 +155,15 @@ async def replay_sync_run(uow: UnitOfWork, run_id: uuid.UUID, *, force: bool) ->
         uow.publish(topics.SYNC_COMMANDS, command, key=str(run.customer_id))
     logger.info("Replay requested: run=%s command=%s force=%s", run_id, command.id, force)
     return command.id
+
+
+async def list_command_runs(session: AsyncSession, command_id: str) -> list[SyncRunPublic]:
+    """The attempts that ran for one command (a sync request), oldest first."""
+    stmt = (
+        select(*_RUN_COLUMNS)
+        .join(Customer, Customer.id == SyncRun.customer_id)
+        .where(SyncRun.command_id == command_id)
+        .order_by(SyncRun.started_at, SyncRun.attempt)
+        .limit(100)
+    )
+    return [_run_public(row) for row in (await session.execute(stmt)).all()]
