@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from customer_api.ui.pages import customers, dashboard, runs
+from customer_api.ui.pages import customers, dashboard, runs, workflows
 
 __all__ = ["PAGE_ROUTERS"]
 
-PAGE_ROUTERS: tuple[APIRouter, ...] = (dashboard.router, customers.router, runs.router)
+PAGE_ROUTERS: tuple[APIRouter, ...] = (
+    dashboard.router,
+    customers.router,
+    runs.router,
+    workflows.router,
+)

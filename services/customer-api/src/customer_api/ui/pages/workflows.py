@@ -1,0 +1,140 @@
+"""``/ui/workflows``: every customer's workflows (search, filters, sort, pages, Sync all) and one
+workflow's page (fields, versions, definition JSON and its download, graph, tasks, linkages,
+definition history with a diff).
+
+The query string is the state of every page here; an unknown or malformed value falls back to
+its default instead of an error page (a stale bookmark still opens).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from workflow_store.models import Customer
+
+from customer_api.deps import SessionDep, UowDep
+from customer_api.handlers import sync
+from customer_api.handlers.sync_all_progress import sync_all_progress
+from customer_api.handlers.workflow_index import (
+    INDEX_SORTS,
+    TRIGGERS,
+    WorkflowIndexFilters,
+    WorkflowIndexSort,
+    count_active_customers,
+    list_all_workflows,
+)
+from customer_api.ui.auth import UiDep
+
+router = APIRouter()
+
+PAGE_SIZES = (25, 50, 100)
+STATES = ("active", "inactive")
+CUSTOMER_CHOICES = 2_000
+# Column headers of the list: (sort key, label); the sort key is also the column's id.
+COLUMNS = (
+    ("name", "Name"),
+    ("customer", "Customer"),
+    ("state", "State"),
+    ("zuora_id", "Zuora id"),
+    ("updated", "Updated in Zuora"),
+)
+TRIGGER_LABELS = {"callout": "callout", "ondemand": "on demand", "scheduled": "scheduled"}
+
+OptionalText = Annotated[str | None, Query(max_length=200)]
+
+
+def _choice(value: str | None, allowed: tuple[str, ...]) -> str | None:
+    return value if value in allowed else None
+
+
+def _positive(raw: str | None, default: int, upper: int = 1_000_000) -> int:
+    return int(raw) if raw and raw.isdigit() and 0 < int(raw) <= upper else default
+
+
+def _uuid(raw: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw) if raw else None
+    except ValueError:
+        return None
+
+
+async def customer_choices(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
+    rows = await session.execute(
+        select(Customer.id, Customer.name).order_by(Customer.name).limit(CUSTOMER_CHOICES)
+    )
+    return [(cid, name) for cid, name in rows.all()]
+
+
+@router.get("/workflows", include_in_schema=False)
+async def workflow_list(
+    request: Request,
+    ui: UiDep,
+    session: SessionDep,
+    q: OptionalText = None,
+    customer: OptionalText = None,
+    state: OptionalText = None,
+    trigger: OptionalText = None,
+    sort: OptionalText = None,
+    page: OptionalText = None,
+    page_size: OptionalText = None,
+) -> Response:
+    customer_id = _uuid(customer)
+    filters = WorkflowIndexFilters(
+        customer_id=customer_id,
+        q=(q or "").strip() or None,
+        state=cast(Any, _choice(state, STATES)),
+        trigger=cast(Any, _choice(trigger, TRIGGERS)),
+    )
+    chosen_sort = cast(WorkflowIndexSort, _choice(sort, INDEX_SORTS) or "name")
+    size = _positive(page_size, 50) if _positive(page_size, 50) in PAGE_SIZES else 50
+    listing = await list_all_workflows(
+        session, filters, sort=chosen_sort, page=_positive(page, 1), page_size=size
+    )
+    # The query string the links of this page start from (sort and page links change one key).
+    state_params = {
+        "q": filters.q,
+        "customer": str(customer_id) if customer_id else None,
+        "state": filters.state,
+        "trigger": filters.trigger,
+        "sort": None if chosen_sort == "name" else chosen_sort,
+        "page_size": None if size == 50 else size,
+    }
+    return ui.templates.render(
+        request,
+        "workflows/list.html",
+        {
+            "section": "workflows",
+            "listing": listing,
+            "filters": state_params,
+            "sort": chosen_sort,
+            "columns": COLUMNS,
+            "column_labels": dict(COLUMNS),
+            "customers": await customer_choices(session),
+            "states": STATES,
+            "triggers": TRIGGER_LABELS,
+            "page_sizes": PAGE_SIZES,
+            "active_customers": await count_active_customers(session),
+        },
+    )
+
+
+@router.post("/workflows/sync-all", include_in_schema=False)
+async def sync_all(uow: UowDep) -> Response:
+    """Queue the sync-all, then show its progress at a GET URL (a reload does not re-queue)."""
+    command_id = await sync.request_sync_all(uow, force=False)
+    return RedirectResponse(f"/ui/workflows/sync-all/{command_id}", status_code=303)
+
+
+@router.get("/workflows/sync-all/{command_id}", include_in_schema=False)
+async def sync_all_status(
+    request: Request, command_id: uuid.UUID, ui: UiDep, session: SessionDep
+) -> Response:
+    progress = await sync_all_progress(session, str(command_id))
+    return ui.templates.render(
+        request, "workflows/sync_all.html", {"section": "workflows", "progress": progress}
+    )
