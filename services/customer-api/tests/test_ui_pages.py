@@ -412,3 +412,35 @@ async def test_unknown_ids_are_html_404s(ui: UiClient) -> None:
         response = await ui.get(path)
         assert response.status_code == 404, path
         assert response.headers["content-type"].startswith("text/html")
+
+
+async def test_failed_list_leaves_out_attempts_still_being_retried(
+    ui: UiClient, db: Db, create_customer: Callable[..., Any]
+) -> None:
+    customer = await create_customer(name="Acme")
+    command_id = str(uuid.uuid4())
+    await db.add(
+        db.sync_run(
+            customer["id"],
+            "failed",
+            minutes_ago=2,
+            command_id=command_id,
+            attempt=1,
+            error_kind="transient",
+            error_message="retried one",
+        ),
+        db.sync_run(
+            customer["id"],
+            "failed",
+            minutes_ago=1,
+            command_id=command_id,
+            attempt=3,
+            error_kind="transient",
+            error_message="last attempt",
+        ),
+    )
+    failed = (await ui.get("/ui/failed")).text
+    assert "last attempt" in failed
+    assert "retried one" not in failed
+    assert "retried one" in (await ui.get("/ui/runs?status=failed")).text
+    assert re.search(r'href="/ui/failed">1</a>', (await ui.get("/ui/")).text)

@@ -13,6 +13,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from workflow_store.models import Customer, StoredWorkflow, SyncRun, utcnow
 
+from customer_api.handlers.sync import not_retried
+
 __all__ = ["Freshness", "Overview", "freshness_of", "freshness_window", "overview"]
 
 RECENT_RUNS = timedelta(hours=24)
@@ -69,7 +71,7 @@ class Overview:
     freshness: dict[Freshness, int] = field(default_factory=dict)
     runs_last_24h: dict[str, int] = field(default_factory=dict)
     running: int = 0
-    failed_last_24h: int = 0
+    failed_last_24h: int = 0  # failed for good: not attempts the workers still retry
     deletes_blocked: int = 0  # customers whose last sync was blocked by the deletion guard
 
     @property
@@ -77,7 +79,7 @@ class Overview:
         return self.workflows - self.active_workflows
 
 
-async def overview(session: AsyncSession, *, interval_seconds: int) -> Overview:
+async def overview(session: AsyncSession, *, interval_seconds: int, max_attempts: int) -> Overview:
     now = utcnow()
     one = now - timedelta(seconds=interval_seconds)
     two = now - timedelta(seconds=2 * interval_seconds)
@@ -116,6 +118,13 @@ async def overview(session: AsyncSession, *, interval_seconds: int) -> Overview:
         )
     ).all()
     by_status = {str(status): int(n) for status, n in recent}
+    failed_for_good = await session.scalar(
+        select(func.count(SyncRun.id)).where(
+            SyncRun.status == "failed",
+            SyncRun.started_at >= now - RECENT_RUNS,
+            not_retried(max_attempts),
+        )
+    )
     # Any age: a run left running for more than a day is exactly what an operator must see.
     running = await session.scalar(
         select(func.count(SyncRun.id)).where(SyncRun.status == "running")
@@ -133,6 +142,6 @@ async def overview(session: AsyncSession, *, interval_seconds: int) -> Overview:
         active_workflows=int(workflow_row[1]),
         runs_last_24h=by_status,
         running=int(running or 0),
-        failed_last_24h=by_status.get("failed", 0),
+        failed_last_24h=int(failed_for_good or 0),
         deletes_blocked=int(customer_row[6]),
     )

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sync_messages import SyncAllCustomers, SyncCustomerWorkflows, topics
 from workflow_store.models import Customer, SyncRun
@@ -21,6 +21,7 @@ __all__ = [
     "get_sync_run",
     "list_command_runs",
     "list_sync_runs",
+    "not_retried",
     "replay_sync_run",
     "request_customer_sync",
     "request_sync_all",
@@ -29,6 +30,18 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 REPLAYABLE_STATUSES = frozenset({"failed", "deletes_blocked"})
+
+
+def not_retried(max_attempts: int) -> Any:
+    """SQL: the run is not an attempt the workers still retry (a transient failure before the
+    last attempt) - so a failed run that passes this failed for good."""
+    return or_(
+        SyncRun.status != "failed",
+        SyncRun.error_kind.is_(None),
+        SyncRun.error_kind != "transient",
+        SyncRun.attempt >= max_attempts,
+    )
+
 
 _RUN_COLUMNS = (
     SyncRun.id,
@@ -90,9 +103,11 @@ async def list_sync_runs(
     customer_id: uuid.UUID | None = None,
     statuses: Sequence[SyncRunStatus] = (),
     reasons: Sequence[str] = (),
+    where: Sequence[Any] = (),
 ) -> Page[SyncRunPublic]:
-    """Runs, newest first; ``customer_id`` must exist when given (else 404)."""
-    conditions: list[Any] = []
+    """Runs, newest first; ``customer_id`` must exist when given (else 404); ``where``: more
+    SQL conditions on ``SyncRun``."""
+    conditions: list[Any] = list(where)
     if customer_id is not None:
         conditions.append(SyncRun.customer_id == customer_id)
     if statuses:

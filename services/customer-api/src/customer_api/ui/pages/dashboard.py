@@ -21,7 +21,9 @@ def interval_label(seconds: int) -> str:
 
 @router.get("/", include_in_schema=False)
 async def dashboard(request: Request, ui: UiDep, session: SessionDep) -> HTMLResponse:
-    data = await overview(session, interval_seconds=ui.expected_interval_seconds)
+    data = await overview(
+        session, interval_seconds=ui.expected_interval_seconds, max_attempts=ui.max_attempts
+    )
     return ui.templates.render(
         request,
         "dashboard.html",

@@ -77,6 +77,7 @@ async def _listing(
             customer_id=customer_id,
             statuses=statuses,
             reasons=[chosen_reason] if chosen_reason else [],
+            where=[sync.not_retried(ui.max_attempts)] if section == "failed" else [],
         )
     except NotFoundError:  # an unknown customer in the URL: nothing matches
         listing = Page[SyncRunPublic](items=[], total=0, page=1, page_size=PAGE_SIZE)
