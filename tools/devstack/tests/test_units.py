@@ -132,6 +132,7 @@ def test_banner(tmp_path: Path) -> None:
     text = render_banner(stack, 3.2)
     assert READY_MARKER in text
     assert "http://127.0.0.1:8123/docs" in text
+    assert "Web UI         http://127.0.0.1:8123/ui/   sign in with the API key" in text
     assert "SANDBOX_URL    http://127.0.0.1:9999" in text
     assert "dev-api-key" in text
     assert "uv run zuora-sync" in text

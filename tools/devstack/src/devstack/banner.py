@@ -45,6 +45,7 @@ def render_banner(stack: Stack, startup_seconds: float) -> str:
         rule,
         f"  {READY_MARKER} (embedded stack up in {startup_seconds:.1f}s). Ctrl-C stops it.",
         rule,
+        f"  Web UI         {api}/ui/   sign in with the API key below (once; a session cookie)",
         f"  API            {api}    docs: {api}/docs",
         f"  API key        {key}  {key_note}",
         f"  SANDBOX_URL    {stack.sandbox_url}  (Zuora emulator, demo tenants)",

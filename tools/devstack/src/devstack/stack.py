@@ -275,6 +275,7 @@ class Stack:
             "launcher_pid": os.getpid(),
             "api_url": cfg.api_url,
             "docs_url": f"{cfg.api_url}/docs",
+            "ui_url": f"{cfg.api_url}/ui/",
             "api_key": cfg.api_key if cfg.uses_dev_api_key else None,
             "sandbox_url": self.sandbox_url or None,
             "kafka_bootstrap_servers": self.kafka_bootstrap or None,
