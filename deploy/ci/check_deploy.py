@@ -35,6 +35,11 @@ K8S = DEPLOY / "k8s"
 SECRET_NAME = "zuora-workflow-sync"
 SECRET_KEYS = {"DATABASE_URL", "ENCRYPTION_KEYS", "API_KEYS"}
 COMMANDS_GROUP_SUFFIX = ".commands"
+# Who may open a connection to the brokers / the database (audit S2), by app.kubernetes.io/name.
+DATASTORE_CLIENTS = {
+    9092: {"customer-api", "sync-worker", "scheduler", "zuora-workflow-sync-kafka-topics"},
+    5432: {"customer-api", "sync-worker", "zuora-workflow-sync-migrate"},
+}
 
 problems: list[str] = []
 
@@ -159,7 +164,7 @@ def check_kustomizations() -> None:
                 problem(f"{rel}: {ref} does not exist")
             else:
                 listed.add(target)
-                yaml.safe_load(target.read_text())  # parses
+                list(yaml.safe_load_all(target.read_text()))  # parses (every document)
     for manifest in sorted(K8S.rglob("*.yaml")):
         if manifest.name != "kustomization.yaml" and manifest.resolve() not in listed:
             problem(f"{manifest.relative_to(ROOT)} is not listed in any kustomization.yaml")
@@ -173,6 +178,66 @@ def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return list(spec.get("containers", [])) + list(spec.get("initContainers", []))
 
 
+def _selected_names(selector: dict[str, Any]) -> set[str] | None:
+    """The app.kubernetes.io/name values a pod selector is limited to; None if unlimited."""
+    name = selector.get("matchLabels", {}).get("app.kubernetes.io/name")
+    if name is not None:
+        return {name}
+    for expr in selector.get("matchExpressions", []):
+        if expr.get("key") == "app.kubernetes.io/name" and expr.get("operator") == "In":
+            return set(expr.get("values", []))
+    return None
+
+
+def _rule_ports(rule: dict[str, Any]) -> set[int]:
+    return {int(p["port"]) for p in rule.get("ports", []) if "port" in p}
+
+
+def check_network_policies(policies: list[dict[str, Any]], origin: str, *, app: bool) -> None:
+    """Kafka and PostgreSQL are reachable only by the pods that need them.
+
+    In the product's manifests (``app``): a default deny of ingress and egress for every pod,
+    and every egress rule to a datastore port in a policy selecting only its clients. In the
+    datastores' policies: every ingress peer is a named namespace, and the product's pods in it
+    are limited to the datastore's clients.
+    """
+    if not policies:
+        problem(f"{origin}: no NetworkPolicy (Kafka and PostgreSQL would be open to every pod)")
+        return
+    if app and not any(
+        p["spec"].get("podSelector") == {}
+        and {"Ingress", "Egress"} <= set(p["spec"].get("policyTypes", []))
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+        for p in policies
+    ):
+        problem(f"{origin}: no default-deny NetworkPolicy (podSelector {{}}, Ingress and Egress)")
+    for policy in policies:
+        where = f"{origin}: NetworkPolicy/{policy['metadata']['name']}"
+        spec = policy["spec"]
+        selected = _selected_names(spec.get("podSelector", {}))
+        for rule in spec.get("egress", []) if app else []:
+            for port in _rule_ports(rule) & DATASTORE_CLIENTS.keys():
+                allowed = DATASTORE_CLIENTS[port]
+                if selected is None or not selected <= allowed:
+                    problem(f"{where}: egress to port {port} from pods beyond {sorted(allowed)}")
+                if not rule.get("to"):
+                    problem(f"{where}: egress to port {port} towards any destination")
+        for rule in spec.get("ingress", []) if not app else []:
+            ports = _rule_ports(rule) & DATASTORE_CLIENTS.keys()
+            for peer in rule.get("from", []):
+                if "namespaceSelector" not in peer:
+                    continue  # the datastore's own namespace
+                if not peer["namespaceSelector"].get("matchLabels"):
+                    problem(f"{where}: ingress from every namespace")
+                names = _selected_names(peer.get("podSelector", {}))
+                for port in ports:
+                    if names is not None and not names <= DATASTORE_CLIENTS[port]:
+                        problem(f"{where}: port {port} open to {sorted(names)}")
+            if not rule.get("from") and ports:
+                problem(f"{where}: port {sorted(ports)} open to every pod")
+
+
 def check_policies(docs: list[dict[str, Any]], origin: str) -> None:
     """The product's rules on a set of manifests (a rendered base or overlay)."""
     scripts = console_scripts() | {"python"}
@@ -180,6 +245,10 @@ def check_policies(docs: list[dict[str, Any]], origin: str) -> None:
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for obj in docs:
         by_kind.setdefault(obj["kind"], []).append(obj)
+    if set(by_kind) == {"NetworkPolicy"}:  # deploy/k8s/datastore-policies
+        check_network_policies(by_kind["NetworkPolicy"], origin, app=False)
+        return
+    check_network_policies(by_kind.get("NetworkPolicy", []), origin, app=True)
     if by_kind.get("Secret"):
         problem(f"{origin}: contains a Secret: secret values are never committed")
     for want in (

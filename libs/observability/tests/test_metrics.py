@@ -62,9 +62,17 @@ def test_freshness_is_an_age_computed_at_scrape_time() -> None:
     metrics = ApiMetrics(CollectorRegistry(), clock=lambda: now[0])
     metrics.freshness.replace({("c-1",): 900.0})
     age = "zws_customer_last_success_age_seconds"
-    assert value(metrics.registry, age, customer_id="c-1") == 100
+    assert value(metrics.customer_registry, age, customer_id="c-1") == 100
     now[0] = 1_060.0
-    assert value(metrics.registry, age, customer_id="c-1") == 160
+    assert value(metrics.customer_registry, age, customer_id="c-1") == 160
+
+
+def test_per_customer_series_only_in_the_per_customer_exposition() -> None:
+    metrics = ApiMetrics(CollectorRegistry())
+    metrics.freshness.replace({("c-1",): 900.0})
+    assert b"c-1" not in metrics.exposition()
+    assert b"zws_outbox_pending" in metrics.exposition()
+    assert b'customer_id="c-1"' in metrics.exposition(per_customer=True)
 
 
 def test_scheduler_metrics() -> None:

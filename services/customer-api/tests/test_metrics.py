@@ -1,5 +1,6 @@
 """``GET /metrics`` of the API: open, outside the OpenAPI document, outbox backlog and freshness
-read from the database at scrape time (checked after a real sync against the sandbox)."""
+read from the database at scrape time (checked after a real sync against the sandbox); the
+per-customer series only for a scraper with the API key."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sync_engine import RunStatus, SyncRequest, SyncSettings, WorkflowSyncEngine
 from zuora_sandbox import SandboxServer
 
-from .conftest import Db
+from .conftest import AUTH, Db
 
 pytestmark = pytest.mark.integration
 
@@ -50,20 +51,20 @@ async def test_metrics_is_open_and_not_in_the_openapi_document(
 
 
 async def test_outbox_backlog_and_freshness_after_a_sync(
-    anon: httpx.AsyncClient,
+    client: httpx.AsyncClient,
     create_customer: Callable[..., Any],
     db: Db,
     settings: ApiSettings,
     zuora_sandbox: SandboxServer,
     app: FastAPI,
 ) -> None:
-    before = await scrape(anon)
+    before = await scrape(client)
     assert before[("zws_outbox_pending", frozenset())] == 0
     customer = await create_customer()
     pending = len([row for row in await db.outbox() if row.sent_at is None])
     assert pending >= 1  # CustomerCreated, not relayed (the relay is off in these tests)
 
-    samples = await scrape(anon)
+    samples = await scrape(client)
     assert samples[("zws_outbox_pending", frozenset())] == pending
     assert samples[("zws_customers_never_synced", frozenset())] == 1
     assert ages(samples) == {}
@@ -77,7 +78,7 @@ async def test_outbox_backlog_and_freshness_after_a_sync(
     outcome = await engine.sync_customer(SyncRequest(customer_id=uuid.UUID(customer["id"])))
     assert outcome.status is RunStatus.SUCCEEDED
 
-    samples = await scrape(anon)
+    samples = await scrape(client)
     assert samples[("zws_customers_never_synced", frozenset())] == 0
     age = ages(samples)
     assert set(age) == {customer["id"]}
@@ -103,9 +104,24 @@ async def test_freshness_covers_active_customers_stalest_first_up_to_the_limit(
     async with (
         limited.router.lifespan_context(limited),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=limited), base_url="http://testserver"
+            transport=httpx.ASGITransport(app=limited), base_url="http://testserver", headers=AUTH
         ) as client,
     ):
         age = ages(await scrape(client))
     assert set(age) == {stale["id"]}  # the stalest one; the inactive one is not watched
     assert 3 * 3600 - 5 <= age[stale["id"]] < 3 * 3600 + 60
+
+
+async def test_anonymous_scrapes_get_no_customer_ids(
+    anon: httpx.AsyncClient, client: httpx.AsyncClient, create_customer: Callable[..., Any], db: Db
+) -> None:
+    # Audit S1: an anonymous GET /metrics listed customer ids with their last-success times.
+    customer = await create_customer()
+    await db.set_customer(customer["id"], last_successful_sync_at=datetime.now(UTC))
+    bad_key = {"Authorization": "Bearer not-the-key"}
+    for response in (await anon.get("/metrics"), await anon.get("/metrics", headers=bad_key)):
+        assert response.status_code == 200
+        assert customer["id"] not in response.text
+        assert AGE not in response.text
+        assert "zws_outbox_pending" in response.text  # the aggregates stay open
+    assert set(ages(await scrape(client))) == {customer["id"]}

@@ -209,12 +209,23 @@ class WorkerMetrics:
 
 
 class ApiMetrics:
-    """What the customer API exposes: outbox backlog and freshness (both refreshed per scrape)."""
+    """What the customer API exposes: outbox backlog and freshness (both refreshed per scrape).
+
+    Series labelled by customer live in :attr:`customer_registry`, apart from the aggregates in
+    :attr:`registry`, so they can be served only to an authenticated scraper (customer ids are
+    not for anonymous callers).
+    """
 
     def __init__(
-        self, registry: CollectorRegistry | None = None, clock: Callable[[], float] = time.time
+        self,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.time,
+        customer_registry: CollectorRegistry | None = None,
     ) -> None:
         self.registry = registry if registry is not None else new_registry()
+        self.customer_registry = (
+            customer_registry if customer_registry is not None else CollectorRegistry()
+        )
         r = self.registry
         self.outbox_pending = Gauge(
             "zws_outbox_pending",
@@ -225,7 +236,7 @@ class ApiMetrics:
             "zws_customer_last_success_age_seconds",
             "Seconds since the start of each active customer's last successful sync.",
             ["customer_id"],
-            registry=r,
+            registry=self.customer_registry,
             transform=lambda started: max(0.0, clock() - started),
         )
         self.outbox_parked = Counter(
@@ -246,8 +257,12 @@ class ApiMetrics:
             registry=r,
         )
 
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+    def exposition(self, *, per_customer: bool = False) -> bytes:
+        """The aggregates, plus the per-customer series when ``per_customer``."""
+        text = generate_latest(self.registry)
+        if per_customer:
+            text += generate_latest(self.customer_registry)
+        return text
 
 
 class SchedulerMetrics:

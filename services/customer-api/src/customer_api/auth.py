@@ -16,7 +16,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from customer_api.problems import problem_response
 from customer_api.settings import hash_api_key
 
-__all__ = ["OPEN_PATHS", "SESSION_UI_PREFIX", "ApiKeyAuthMiddleware", "ApiKeyVerifier"]
+__all__ = [
+    "AUTHENTICATED",
+    "OPEN_PATHS",
+    "SESSION_UI_PREFIX",
+    "ApiKeyAuthMiddleware",
+    "ApiKeyVerifier",
+]
+
+AUTHENTICATED = "api_key_valid"
+"""``request.state`` flag: the request carried a valid API key (also set on the open paths,
+where ``/metrics`` shows per-customer series only to an authenticated scraper)."""
 
 OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
@@ -65,11 +75,7 @@ class ApiKeyAuthMiddleware:
         self.open_paths = frozenset(open_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["path"] in self.open_paths
-            or _is_ui_path(scope["path"])
-        ):
+        if scope["type"] != "http" or _is_ui_path(scope["path"]):
             await self.app(scope, receive, send)
             return
         authorization: str | None = None
@@ -77,7 +83,9 @@ class ApiKeyAuthMiddleware:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
                 break
-        if self.verifier.verify_header(authorization):
+        valid = authorization is not None and self.verifier.verify_header(authorization)
+        scope.setdefault("state", {})[AUTHENTICATED] = valid
+        if valid or scope["path"] in self.open_paths:
             await self.app(scope, receive, send)
             return
         detail = (

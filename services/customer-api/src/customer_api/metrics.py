@@ -16,18 +16,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
+from typing import TYPE_CHECKING
 
 from event_bus.outbox import pending_count
 from sqlalchemy import func, select
 from workflow_store.models import Customer
 
-from customer_api.runtime import Runtime
+if TYPE_CHECKING:  # the runtime holds the refresher: import it for types only
+    from customer_api.runtime import Runtime
 
-__all__ = ["REFRESH_TIMEOUT", "refresh_metrics"]
+__all__ = ["REFRESH_MIN_INTERVAL", "REFRESH_TIMEOUT", "MetricsRefresher", "refresh_metrics"]
 
 logger = logging.getLogger(__name__)
 
 REFRESH_TIMEOUT = 3.0
+REFRESH_MIN_INTERVAL = 5.0
+"""Anonymous scrapes reuse values younger than this (seconds)."""
+
+
+class MetricsRefresher:
+    """Refreshes the database-backed values, one refresh at a time, skipping recent ones."""
+
+    def __init__(self, min_interval: float = REFRESH_MIN_INTERVAL) -> None:
+        self.min_interval = min_interval
+        self._lock = asyncio.Lock()
+        self._refreshed_at = -math.inf
+
+    async def refresh(self, runtime: Runtime, *, always: bool) -> None:
+        """Refresh unless (``always`` false and) the values are younger than the interval."""
+        async with self._lock:  # concurrent scrapes share one refresh: at most one connection
+            if not always and time.monotonic() - self._refreshed_at < self.min_interval:
+                return
+            await refresh_metrics(runtime)
+            self._refreshed_at = time.monotonic()
 
 
 async def refresh_metrics(runtime: Runtime) -> None:

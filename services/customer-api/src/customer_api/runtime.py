@@ -14,6 +14,7 @@ from observability.metrics import ApiMetrics
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from customer_api.handlers.customers import CustomerPolicy
+from customer_api.metrics import MetricsRefresher
 from customer_api.settings import ApiSettings
 
 __all__ = ["Runtime"]
@@ -32,6 +33,7 @@ class Runtime:
     relay: OutboxRelay | None = None
     publisher: KafkaPublisher | None = None
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    metrics_refresher: MetricsRefresher = field(default_factory=MetricsRefresher)
     _stop: asyncio.Event | None = field(default=None, repr=False)
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
 
