@@ -109,3 +109,19 @@ def test_a_failed_run_is_replayed_from_the_failed_page(page: Page, ui_stack: UiS
         "Browser Initech",
     )
     assert replays == [("succeeded",)]
+
+
+def test_run_filters_live_in_the_url_through_reload_and_back(page: Page) -> None:
+    page.get_by_role("link", name="Runs").click()
+    expect(page.get_by_role("heading", name="Runs", level=1)).to_be_visible()
+    page.get_by_label("Status").select_option("succeeded")
+    expect(page).to_have_url(re.compile(r"/ui/runs\?status=succeeded"))
+    page.get_by_label("Reason").select_option("created")
+    expect(page).to_have_url(re.compile(r"/ui/runs\?status=succeeded&customer=&reason=created"))
+    page.reload()
+    expect(page.get_by_label("Status")).to_have_value("succeeded")
+    expect(page.get_by_label("Reason")).to_have_value("created")
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/ui/runs\?status=succeeded&customer=&reason=$"))
+    expect(page.get_by_label("Reason")).to_have_value("")
+    expect(page.get_by_role("link", name="Dashboard")).to_be_visible()  # a whole page, nav too

@@ -444,3 +444,10 @@ async def test_failed_list_leaves_out_attempts_still_being_retried(
     assert "retried one" not in failed
     assert "retried one" in (await ui.get("/ui/runs?status=failed")).text
     assert re.search(r'href="/ui/failed">1</a>', (await ui.get("/ui/")).text)
+
+
+async def test_history_restore_gets_the_whole_page(ui: UiClient) -> None:
+    restore = await ui.get(
+        "/ui/runs?status=failed", headers={**HTMX, "HX-History-Restore-Request": "true"}
+    )
+    assert restore.text.lstrip().startswith("<!doctype html>")

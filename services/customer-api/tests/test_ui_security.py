@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 async def test_pages_need_a_session_and_redirect_to_sign_in(anon: httpx.AsyncClient) -> None:
     response = await anon.get("/ui/?page=2&x=1")
     assert response.status_code == 303
-    assert response.headers["location"] == "/ui/login?next=/ui/%3Fpage=2%26x=1"
+    assert response.headers["location"] == "/ui/login?next=/ui/%3Fpage%3D2%26x%3D1"
     fragment = await anon.get("/ui/", headers={"HX-Request": "true"})
     assert fragment.status_code == 401
     assert fragment.headers["hx-redirect"].startswith("/ui/login")

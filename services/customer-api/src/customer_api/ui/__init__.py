@@ -13,6 +13,7 @@ its templates extend ``base.html`` (``{% block content %}`` is the htmx fragment
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -52,9 +53,10 @@ def _install_error_pages(app: FastAPI) -> None:
     api_handlers = dict(app.exception_handlers)
 
     async def sign_in(request: Request, exc: Exception) -> Response:
-        target = f"/ui/login?next={request.url.path}"
+        back = request.url.path
         if request.url.query and request.method == "GET":
-            target = f"/ui/login?next={request.url.path}%3F{request.url.query.replace('&', '%26')}"
+            back += "?" + request.url.query
+        target = "/ui/login?next=" + quote(back, safe="/")
         if is_htmx(request):
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)

@@ -27,8 +27,14 @@ CONTENT_BLOCK = "content"
 
 
 def is_htmx(request: Request) -> bool:
-    """An htmx request for a fragment (boosted navigations want whole pages)."""
-    return request.headers.get("hx-request") == "true" and "hx-boosted" not in request.headers
+    """An htmx request for a fragment (boosted navigations and history restores - the Back
+    button after a pushed URL - want whole pages)."""
+    headers = request.headers
+    return (
+        headers.get("hx-request") == "true"
+        and "hx-boosted" not in headers
+        and "hx-history-restore-request" not in headers
+    )
 
 
 def relative_time(value: datetime | None, now: datetime | None = None) -> str:
