@@ -4,6 +4,7 @@ API's refusal of the session cookie."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ from customer_api.ui.headers import CONTENT_SECURITY_POLICY
 from customer_api.ui.session import SESSION_COOKIE
 from fastapi import FastAPI
 
-from .conftest import KEY_ONE, KEY_TWO, UiClient, sign_in
+from .conftest import KEY_ONE, KEY_TWO, Db, UiClient, sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -168,3 +169,28 @@ async def test_api_errors_outside_the_ui_stay_problem_json(client: httpx.AsyncCl
     response = await client.get("/customers/00000000-0000-0000-0000-000000000000")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_no_state_change_happens_without_the_token_or_from_another_origin(
+    ui: UiClient, db: Db, create_customer: Callable[..., Any]
+) -> None:
+    customer = await create_customer(name="Target")
+    run = db.sync_run(customer["id"], "failed", error_kind="permanent", error_message="x")
+    await db.add(run)
+    before = len(await db.outbox())
+    cid = customer["id"]
+    posts = [
+        (f"/ui/customers/{cid}/sync", {}),
+        (f"/ui/customers/{cid}/delete", {}),
+        (f"/ui/customers/{cid}/edit", {"name": "Renamed"}),
+        ("/ui/customers/new", {"name": "Other"}),
+        (f"/ui/runs/{run.id}/replay", {}),
+        ("/ui/failed/replay", {"run_id": str(run.id)}),
+    ]
+    for path, data in posts:
+        no_token = await ui.http.post(path, data=data, headers={"Origin": "http://testserver"})
+        assert no_token.status_code == 403, path
+        foreign = await ui.post(path, data, headers={"Origin": "https://evil.example"})
+        assert foreign.status_code == 403, path
+    assert len(await db.outbox()) == before
+    assert [c.name for c in await db.customers()] == ["Target"]

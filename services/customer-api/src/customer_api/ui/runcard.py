@@ -12,6 +12,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from workflow_store.models import utcnow
+
 from customer_api.schemas import SyncRunPublic
 from customer_api.ui.templating import format_duration
 
@@ -95,7 +97,11 @@ class RunCard:
             )
         assert latest is not None
         if self.state == "running":
-            return f"running (attempt {latest.attempt}, {latest.pages} pages read so far)"
+            elapsed = max(0, int((utcnow() - latest.started_at).total_seconds()))
+            return (
+                f"running for {elapsed} s (attempt {latest.attempt}, "
+                f"{latest.pages} pages read so far)"
+            )
         if self.state == "retrying":
             return (
                 f"attempt {latest.attempt} of {self.max_attempts} failed "
