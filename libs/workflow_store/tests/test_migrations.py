@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import Uuid, bindparam, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from workflow_store import migrate
 from workflow_store.db import create_engine
-from workflow_store.models import Base
+from workflow_store.models import Base, UTCDateTime
 
-TABLES = {"customers", "workflows", "sync_runs", "outbox", "processed_messages"}
+DEFINITIONS_REVISION = "0002_workflow_definitions"
+DEFINITION_TABLES = {"workflow_definitions", "workflow_tasks", "workflow_linkages"}
+CUSTOMER_ID = uuid.uuid4()
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+# Typed parameters, so raw SQL binds UUIDs and datetimes the way the models do on both dialects.
+TYPED = (bindparam("id", type_=Uuid()), bindparam("now", type_=UTCDateTime()))
+
+TABLES = {
+    "customers",
+    "workflows",
+    "sync_runs",
+    "outbox",
+    "processed_messages",
+    "workflow_definitions",
+    "workflow_tasks",
+    "workflow_linkages",
+}
 
 
 async def _tables(url: str) -> set[str]:
@@ -21,6 +40,16 @@ async def _tables(url: str) -> set[str]:
     finally:
         await eng.dispose()
     return set(names)
+
+
+async def _columns(url: str, table: str) -> set[str]:
+    eng = create_engine(url)
+    try:
+        async with eng.connect() as conn:
+            columns = await conn.run_sync(lambda c: inspect(c).get_columns(table))
+    finally:
+        await eng.dispose()
+    return {column["name"] for column in columns}
 
 
 async def test_upgrade_to_head_and_downgrade_to_empty(db_url: str) -> None:
@@ -85,6 +114,38 @@ async def test_outbox_order_is_backfilled_from_created_at(db_url: str) -> None:
         assert [str(r[0])[:19] for r in rows] == sorted(stamps)
     finally:
         await eng.dispose()
+
+
+async def test_definitions_migration_down_and_up_again(db_url: str) -> None:
+    """Downgrading below the definitions revision drops its tables and sync_runs columns
+    (with rows in them), and upgrading restores them."""
+    await migrate.upgrade_async(db_url, DEFINITIONS_REVISION)
+    eng = create_engine(db_url)
+    try:
+        async with eng.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO customers (id, name, base_url, client_id,"
+                    " client_secret_encrypted, active, credential_status, created_at, updated_at)"
+                    " VALUES (:id, 'c', 'u', 'i', 's', true, 'unknown', :now, :now)"
+                ).bindparams(*TYPED),
+                {"id": CUSTOMER_ID, "now": NOW},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO sync_runs (id, customer_id, reason, status, started_at,"
+                    " definitions_fetched) VALUES (:id, :c, 'manual', 'succeeded', :now, 3)"
+                ).bindparams(*TYPED, bindparam("c", type_=Uuid())),
+                {"id": uuid.uuid4(), "c": CUSTOMER_ID, "now": NOW},
+            )
+    finally:
+        await eng.dispose()
+    await migrate.downgrade_async(db_url, _previous(DEFINITIONS_REVISION) or "base")
+    assert not await _tables(db_url) & DEFINITION_TABLES
+    assert "definitions_fetched" not in await _columns(db_url, "sync_runs")
+    await migrate.upgrade_async(db_url)
+    assert await _tables(db_url) >= DEFINITION_TABLES
+    await migrate.check_async(db_url)
 
 
 def test_sync_api_outside_event_loop(sqlite_url: str) -> None:

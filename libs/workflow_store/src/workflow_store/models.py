@@ -43,6 +43,9 @@ __all__ = [
     "StoredWorkflow",
     "SyncRun",
     "UTCDateTime",
+    "WorkflowDefinition",
+    "WorkflowLinkage",
+    "WorkflowTask",
     "utcnow",
 ]
 
@@ -231,6 +234,16 @@ class SyncRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     replay_of: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    # Workflow definitions (exports) this run fetched, stored as new, and failed to fetch.
+    definitions_fetched: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+    definitions_changed: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+    definitions_failed: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
 
     customer: Mapped[Customer] = relationship(back_populates="sync_runs", lazy="raise")
 
@@ -307,3 +320,95 @@ class ProcessedMessage(Base):
 
     def __repr__(self) -> str:
         return f"ProcessedMessage(consumer={self.consumer!r}, message_id={self.message_id!r})"
+
+
+# -- workflow definitions (the export: workflow, tasks, linkages) ---------------------------------
+
+
+class WorkflowDefinition(Base):
+    """One distinct definition of one workflow (an export body), kept as history.
+
+    Exactly one row per workflow is ``is_current``; the ``listed_*`` columns of that row hold what
+    the listing said when it was fetched (the refetch trigger), ``checked_at`` when Zuora was last
+    asked (the verification pass). Rows go with their workflow (ON DELETE CASCADE).
+    """
+
+    __tablename__ = "workflow_definitions"
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "content_hash"),
+        Index("ix_workflow_definitions_workflow_id_is_current", "workflow_id", "is_current"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("workflows.id", ondelete="CASCADE"), nullable=False
+    )
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    version_id: Mapped[int | None] = mapped_column(BigInteger)
+    version: Mapped[str | None] = mapped_column(Text)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    task_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    linkage_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    is_current: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    listed_version_id: Mapped[int | None] = mapped_column(BigInteger)
+    listed_version: Mapped[str | None] = mapped_column(Text)
+    listed_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return (
+            f"WorkflowDefinition(id={self.id!r}, workflow_id={self.workflow_id!r}, "
+            f"version={self.version!r}, content_hash={self.content_hash[:12]!r}, "
+            f"is_current={self.is_current!r})"
+        )
+
+
+class WorkflowTask(Base):
+    """A task of a workflow's current definition, in columns for search across customers."""
+
+    __tablename__ = "workflow_tasks"
+    __table_args__ = (
+        Index("ix_workflow_tasks_customer_id_action_type", "customer_id", "action_type"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("workflows.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
+    )
+    task_id: Mapped[int | None] = mapped_column(BigInteger)
+    name: Mapped[str | None] = mapped_column(Text)
+    action_type: Mapped[str | None] = mapped_column(Text)
+    object: Mapped[str | None] = mapped_column(Text)
+    call_type: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"WorkflowTask(workflow_id={self.workflow_id!r}, task_id={self.task_id!r}, "
+            f"name={self.name!r}, action_type={self.action_type!r})"
+        )
+
+
+class WorkflowLinkage(Base):
+    """An edge of a workflow's current definition (``source_task_id`` null: the entry edge)."""
+
+    __tablename__ = "workflow_linkages"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("workflows.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    source_workflow_id: Mapped[int | None] = mapped_column(BigInteger)
+    source_task_id: Mapped[int | None] = mapped_column(BigInteger)
+    target_task_id: Mapped[int | None] = mapped_column(BigInteger)
+    linkage_type: Mapped[str | None] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return (
+            f"WorkflowLinkage(workflow_id={self.workflow_id!r}, {self.source_task_id!r} -> "
+            f"{self.target_task_id!r} [{self.linkage_type!r}])"
+        )
