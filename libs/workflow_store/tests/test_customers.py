@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +19,9 @@ from workflow_store.customers import (
     rotate_secrets,
     set_client_secret,
 )
+from workflow_store.db import create_engine, create_session_factory
 from workflow_store.errors import CustomerExistsError, CustomerNotFoundError, SecretDecryptionError
+from workflow_store.migrate import upgrade_async
 from workflow_store.models import Customer
 
 SECRET = "plain-client-secret-1234"
@@ -169,3 +172,50 @@ async def test_rotate_secrets_changes_nothing_when_a_secret_is_undecryptable(
 
 async def test_rotate_secrets_on_empty_table(session: AsyncSession, box: SecretBox) -> None:
     assert await rotate_secrets(session, box) == 0
+
+
+class _PatchDuringRotation(SecretBox):
+    """Commits a client-secret change (as ``PATCH /customers/{id}`` does) from another
+    connection the first time rotation re-encrypts: after it has read, before it writes."""
+
+    def __init__(self, keys: list[str], database_url: str, name: str, secret: str) -> None:
+        super().__init__(keys)
+        self.database_url, self.name, self.secret = database_url, name, secret
+        self.patched = False
+
+    def rotate(self, token: str) -> str:
+        if not self.patched:
+            self.patched = True
+            with psycopg.connect(self.database_url, autocommit=True) as conn:
+                conn.execute(
+                    "UPDATE customers SET client_secret_encrypted = %s WHERE name = %s",
+                    (self.encrypt(self.secret), self.name),
+                )
+        return super().rotate(token)
+
+
+async def test_rotate_secrets_keeps_a_secret_changed_meanwhile(postgres_url: str) -> None:
+    # Audit D4, exp4: a PATCH committed between rotation's SELECT and its write was reverted.
+    await upgrade_async(postgres_url)
+    engine = create_engine(postgres_url)
+    sessions = create_session_factory(engine)
+    old_key, new_key = SecretBox.generate_key(), SecretBox.generate_key()
+    try:
+        async with sessions() as setup:
+            for name in ("acme", "globex"):
+                await _add(setup, SecretBox([old_key]), name)
+            await setup.commit()
+        plain_url = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        rotating = _PatchDuringRotation([new_key, old_key], plain_url, "acme", "rotated-by-patch")
+        async with sessions() as rotation:
+            assert await rotate_secrets(rotation, rotating) == 2
+            await rotation.commit()
+        assert rotating.patched
+        async with sessions() as check:
+            new_only = SecretBox([new_key])
+            acme = await get_customer_by_name(check, "acme")
+            globex = await get_customer_by_name(check, "globex")
+            assert decrypt_client_secret(new_only, acme) == "rotated-by-patch"
+            assert decrypt_client_secret(new_only, globex) == f"{SECRET}-globex"
+    finally:
+        await engine.dispose()

@@ -327,3 +327,47 @@ async def test_delete_cascades_and_emits_customer_deleted(
     assert event.key == customer["id"]
     again = await client.delete(f"/customers/{customer['id']}")
     assert again.status_code == 404
+
+
+async def test_patch_answers_409_when_the_customer_changed_during_the_check(
+    make_settings: Callable[..., ApiSettings],
+    customer_body: Callable[..., dict[str, Any]],
+    encryption_key: str,
+    db: Db,
+) -> None:
+    # Audit M9: two PATCHes could commit a combination of credentials nobody validated.
+    from customer_api.app import create_app
+    from workflow_store.models import Customer
+    from zuora_client import ZuoraCredentials
+
+    from .conftest import AUTH
+
+    box = SecretBox([encryption_key])
+    target: dict[str, str] = {}
+
+    async def concurrent_patch(credentials: ZuoraCredentials) -> None:
+        # While this PATCH asks Zuora, another one stores a different secret.
+        async with db.sessions() as session, session.begin():
+            customer = await session.get(Customer, uuid.UUID(target["id"]))
+            assert customer is not None
+            customer.client_secret_encrypted = box.encrypt("secret-from-the-other-patch")
+
+    app = create_app(make_settings(), credentials_checker=concurrent_patch)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver", headers=AUTH
+        ) as client,
+    ):
+        created = await client.post("/customers", json=customer_body(validate_credentials=False))
+        assert created.status_code == 201, created.text
+        target["id"] = created.json()["id"]
+        response = await client.patch(
+            f"/customers/{target['id']}", json={"client_id": "another-client-id"}
+        )
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    stored = await db.customer(target["id"])
+    assert stored is not None
+    assert stored.client_id != "another-client-id"  # nothing of the stale plan was written
+    assert box.decrypt(stored.client_secret_encrypted) == "secret-from-the-other-patch"

@@ -8,12 +8,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .crypto import SecretBox
-from .errors import CustomerExistsError, CustomerNotFoundError
+from .errors import ConcurrentUpdateError, CustomerExistsError, CustomerNotFoundError
 from .models import Customer
 
 __all__ = [
@@ -137,12 +137,45 @@ async def rotate_secrets(session: AsyncSession, box: SecretBox) -> int:
     """Re-encrypt every customer's secret under the newest key; returns the number of rows.
 
     Raises ``SecretDecryptionError`` and changes nothing if any secret cannot be decrypted
-    with the configured keys.
+    with the configured keys. Each row is written with a compare-and-swap on the ciphertext it
+    was read with, so a secret changed meanwhile (``PATCH /customers/{id}``) is never reverted:
+    that row is read again and rotated from its new value. ``updated_at`` is left alone
+    (re-encrypting changes no credential).
     """
-    customers = (await session.scalars(select(Customer).order_by(Customer.id))).all()
+    rows = (
+        await session.execute(
+            select(Customer.id, Customer.client_secret_encrypted).order_by(Customer.id)
+        )
+    ).all()
     # Rotate all first: one undecryptable secret leaves every row as it was.
-    rotated = [box.rotate(customer.client_secret_encrypted) for customer in customers]
-    for customer, token in zip(customers, rotated, strict=True):
-        customer.client_secret_encrypted = token
-    await session.flush()
-    return len(customers)
+    rotated = {customer_id: (old, box.rotate(old)) for customer_id, old in rows}
+    for customer_id, (old, new) in rotated.items():
+        for _attempt in range(_ROTATE_ATTEMPTS):
+            if await _swap_secret(session, customer_id, old, new):
+                break
+            current = await session.scalar(
+                select(Customer.client_secret_encrypted).where(Customer.id == customer_id)
+            )
+            if current is None:  # deleted meanwhile: nothing to rotate
+                break
+            old, new = current, box.rotate(current)
+        else:
+            raise ConcurrentUpdateError(
+                f"customer {customer_id}: its secret kept changing during the rotation; "
+                "run it again"
+            )
+    session.expire_all()  # loaded Customer objects must not keep the old ciphertext
+    return len(rows)
+
+
+_ROTATE_ATTEMPTS = 5
+
+
+async def _swap_secret(session: AsyncSession, customer_id: uuid.UUID, old: str, new: str) -> bool:
+    result = await session.execute(
+        update(Customer)
+        .where(Customer.id == customer_id, Customer.client_secret_encrypted == old)
+        .values(client_secret_encrypted=new, updated_at=Customer.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1

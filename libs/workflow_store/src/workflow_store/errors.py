@@ -36,3 +36,7 @@ class CustomerNotFoundError(StoreError):
     def __init__(self, ref: object) -> None:
         super().__init__(f"customer {str(ref)!r} not found")
         self.ref = ref
+
+
+class ConcurrentUpdateError(StoreError):
+    """A row kept changing under a compare-and-swap; the operation can be run again."""

@@ -47,6 +47,11 @@ class CustomerNameTakenError(ConflictError):
     type = _problem_type("customer-name-taken")
 
 
+class ConcurrentChangeError(ConflictError):
+    title = "Changed concurrently"
+    type = _problem_type("concurrent-change")
+
+
 class RunNotReplayableError(ConflictError):
     title = "Sync run cannot be replayed"
     type = _problem_type("run-not-replayable")

@@ -21,7 +21,12 @@ from zuora_client import BaseUrlNotAllowedError as ClientBaseUrlNotAllowedError
 from zuora_client import ZuoraCredentials, check_base_url
 
 from customer_api.credentials import CredentialsChecker, base_url_problem
-from customer_api.errors import CustomerNameTakenError, NotFoundError, StoredSecretUnusableError
+from customer_api.errors import (
+    ConcurrentChangeError,
+    CustomerNameTakenError,
+    NotFoundError,
+    StoredSecretUnusableError,
+)
 from customer_api.schemas import CustomerCreate, CustomerPublic, CustomerUpdate, Page
 from customer_api.uow import UnitOfWork
 
@@ -186,6 +191,18 @@ class _Plan:
     changes: dict[str, Any]
     new_secret: str | None
     credentials_changed: bool
+    seen: tuple[Any, ...]  # the fields the plan (and the credential check) was made from
+
+
+def _planned_from(customer: Customer) -> tuple[Any, ...]:
+    return (
+        customer.name,
+        customer.base_url,
+        customer.client_id,
+        customer.client_secret_encrypted,
+        customer.entity_id,
+        customer.active,
+    )
 
 
 def _plan_update(customer: Customer, data: CustomerUpdate, policy: CustomerPolicy) -> _Plan:
@@ -215,7 +232,7 @@ def _plan_update(customer: Customer, data: CustomerUpdate, policy: CustomerPolic
         else:
             changes["client_secret"] = True  # a marker: the value never goes into `changes`
     credentials_changed = any(f in changes for f in CREDENTIAL_FIELDS)
-    return _Plan(changes, new_secret, credentials_changed)
+    return _Plan(changes, new_secret, credentials_changed, _planned_from(customer))
 
 
 async def update_customer(
@@ -257,6 +274,13 @@ async def update_customer(
         )
         if customer is None:  # deleted while Zuora was being asked
             raise _not_found(customer_id)
+        if plan.changes and _planned_from(customer) != plan.seen:
+            # Another change committed since the plan was read: writing now could store a
+            # combination of credentials nobody validated (and mark it valid).
+            raise ConcurrentChangeError(
+                f"Customer {customer_id} was changed by another request meanwhile; "
+                "read it again and resend the change"
+            )
         if plan.changes:
             for field, value in plan.changes.items():
                 if field != "client_secret":
