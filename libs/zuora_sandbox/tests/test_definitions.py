@@ -262,3 +262,18 @@ async def test_seeded_not_found_rate_is_reproducible(api: Api, state: SandboxSta
     first = await outcomes()
     assert first == await outcomes()
     assert set(first) == {200, 404}
+
+
+async def test_a_hand_made_item_without_versions_has_one(api: Api, state: SandboxState) -> None:
+    tenant = state.add_tenant("acme")
+    tenant.put_workflow({"id": 5, "name": "Hand made", "createdAt": "2024-01-01T00:00:00.000Z"})
+    token = await api.token(tenant)
+    versions = (await api.get_with(token, "/workflows/5/versions")).json()["data"]
+    assert [(v["version"], v["status"]) for v in versions] == [("0.0.1", "Inactive")]
+    assert (await api.get_with(token, "/workflows/5/export")).status_code == 404  # none active
+    latest = await api.get_with(token, "/workflows/5/export", version="latest")
+    assert latest.status_code == 200
+    assert latest.json()["workflow"]["id"] == versions[0]["id"]
+    assert latest.json()["workflow"]["name"] == "Hand made" and latest.json()["tasks"]
+    tenant.definitions.activate(5, "0.0.1")
+    assert (await api.get_with(token, "/workflows/5/export")).json() == latest.json()

@@ -42,6 +42,9 @@ ENDPOINTS = ("export", "versions")
 CACHE_BYTES = 32 * 1024 * 1024
 #: Ids of versions created by an activation start here, far above any generated id.
 FIRST_NEW_VERSION_ID = 9_000_000
+#: A hand-made listing item with no version at all still has one (every Zuora workflow has):
+#: inactive, labelled 0.0.1, with this id plus the workflow id.
+IMPLICIT_VERSION_BASE = 8_000_000
 _INACTIVE_SHOWN = 10  # the listing's latest_inactive_verisons cap (zuora-workflow-export.md §2)
 _VERSION_KEYS = (
     "id",
@@ -286,6 +289,9 @@ class DefinitionBook:
         for vid, label in _hidden_versions(wf_id, records).items():
             records[vid] = {**self._active_record(wf_id, item, {}), "id": vid, "version": label}
         records.update(self._added.get(wf_id, {}))
+        if not records:
+            implicit = IMPLICIT_VERSION_BASE + wf_id
+            records[implicit] = {**self._active_record(wf_id, item, {}), "id": implicit}
         for vid, record in records.items():
             record["status"] = "Active" if vid == active_id else "Inactive"
         return {vid: _Version(records[vid], key) for vid in sorted(records)}
