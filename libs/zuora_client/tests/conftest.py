@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from zuora_client import TokenCache, ZuoraClient, ZuoraCredentials
+from zuora_client import HostGuards, TokenCache, ZuoraClient, ZuoraCredentials
 
 BASE = "https://rest.apisandbox.zuora.com"
 CLIENT_ID = "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9"
@@ -188,13 +188,16 @@ MakeClient = Callable[..., ZuoraClient]
 
 @pytest.fixture
 def make_client(fake: FakeZuora, sleeps: Sleeps, creds: ZuoraCredentials) -> MakeClient:
-    """ZuoraClient factory over ``fake`` with a fresh token cache and a recording no-op sleep."""
+    """ZuoraClient factory over ``fake`` with a fresh token cache, fresh host guards (limiter and
+    breaker: no state leaks between tests) and a recording no-op sleep."""
     cache = TokenCache()
+    guards = HostGuards()
 
     def factory(**kwargs: Any) -> ZuoraClient:
         kwargs.setdefault("transport", httpx.MockTransport(kwargs.pop("handler", fake)))
         kwargs.setdefault("token_cache", cache)
         kwargs.setdefault("sleep", sleeps)
+        kwargs.setdefault("host_guards", guards)
         return ZuoraClient(kwargs.pop("credentials", creds), **kwargs)
 
     return factory

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-TokenKey = tuple[str, str, str | None]
-"""(normalised base_url, client_id, entity_id)"""
+if TYPE_CHECKING:
+    from ._models import ZuoraCredentials
+
+TokenKey = tuple[str, str, str, str | None]
+"""(normalised base_url, client_id, SHA-256 of the client secret, entity_id)"""
+
+
+def token_key(base_url: str, credentials: ZuoraCredentials) -> TokenKey:
+    """The key of the token these exact credentials get: a record with the same client id but
+    another (say, wrong) secret never reuses it, so a bad secret fails at once instead of riding
+    on a token fetched with the good one (reliability-audit S3). Only a digest of the secret is
+    kept in the key."""
+    secret = credentials.client_secret.get_secret_value().encode()
+    digest = hashlib.sha256(secret).hexdigest()
+    return (base_url, credentials.client_id, digest, credentials.entity_id)
+
 
 MAX_EXPIRY_MARGIN = 300.0
 
@@ -26,7 +42,7 @@ class _Entry:
 
 
 class TokenCache:
-    """Access tokens keyed by (base_url, client_id, entity_id), valid until ``expires_in`` minus
+    """Access tokens keyed by :func:`token_key`, valid until ``expires_in`` minus
     :func:`expiry_margin`.
 
     Concurrent ``get_or_fetch`` calls for one key on one event loop share one fetch. In-flight

@@ -1,4 +1,4 @@
-"""ZuoraClient: OAuth, retries, paging and parsing over one httpx.AsyncClient."""
+"""ZuoraClient: OAuth, paging and parsing over one Transport (retries, caps, deadlines, guards)."""
 
 from __future__ import annotations
 
@@ -7,33 +7,36 @@ import functools
 import logging
 import random
 import ssl
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import httpx
 import orjson
 
-from ._auth import TokenCache, TokenKey, default_token_cache
+from ._auth import TokenCache, TokenKey, default_token_cache, token_key
 from ._definition_models import WorkflowExport, WorkflowVersionInfo, parse_versions
 from ._errors import (
-    REQUEST_ID_HEADER,
     AuthenticationError,
     InvalidResponseError,
-    RateLimitError,
-    TransportError,
-    ZuoraError,
-    error_from_response,
     scrub,
 )
 from ._export import check_workflow_id, export_request, versions_path
+from ._guards import HostGuards, default_host_guards
 from ._hosts import check_base_url
 from ._models import Workflow, WorkflowPage, ZuoraCredentials
 from ._paging import Listing, check_page_length
-from ._retry import RetryPolicy, is_retryable_exception, retry_after_seconds
+from ._retry import RetryPolicy
+from ._transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_REQUEST_DEADLINE,
+    ClientStats,
+    Endpoint,
+    Reply,
+    RequestHook,
+    ResponseLimits,
+    Transport,
+)
 
 logger = logging.getLogger("zuora_client")
 
@@ -51,42 +54,6 @@ def _shared_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-@dataclass
-class ClientStats:
-    """Counters of one client instance."""
-
-    requests: int = 0  # every HTTP request sent, token requests and retries included
-    token_requests: int = 0  # requests to /oauth/token
-    retries: int = 0  # attempts repeated after a retryable failure (not the 401 refresh)
-    pages: int = 0  # list pages received and accepted
-
-
-Endpoint = Literal["token", "list", "get", "export", "versions"]
-
-
-@dataclass(frozen=True)
-class RequestEvent:
-    """One HTTP request sent to Zuora (each retry is its own event), for metrics hooks."""
-
-    # token: POST /oauth/token, list: GET /workflows, get: GET /workflows/{id},
-    # export: GET /workflows/{id}/export, versions: GET /workflows/{id}/versions
-    endpoint: Endpoint
-    method: str
-    status_code: int | None  # None: no response (timeout, connection error)
-    duration_seconds: float
-    request_id: str | None  # Zuora's request id header, when a response carried one
-    attempt: int  # 1 for the first attempt of a request, 2 for its first retry ...
-
-    @property
-    def status(self) -> str:
-        """The status as a metric label: the HTTP code, or ``transport_error``."""
-        return str(self.status_code) if self.status_code is not None else "transport_error"
-
-
-RequestHook = Callable[[RequestEvent], None]
-"""Called after every HTTP request with its :class:`RequestEvent`; must be quick and not raise."""
-
-
 class ZuoraClient:
     """Async client for the Zuora Workflow REST endpoints.
 
@@ -97,6 +64,11 @@ class ZuoraClient:
     ``on_request`` (optional) is called after every HTTP request with a :class:`RequestEvent`
     (endpoint, status, latency, Zuora request id): the hook for metrics, with no dependency on
     any metrics library here. An exception raised by the hook is logged and ignored.
+
+    Every request goes through one :class:`Transport`: ``max_response_bytes`` caps each body
+    (ResponseTooLargeError), ``request_deadline`` bounds each attempt, body included
+    (DeadlineExceededError), and ``host_guards`` (default: process-wide) holds the host's
+    token-endpoint limiter and circuit breaker (RateLimitError / CircuitOpenError).
     """
 
     def __init__(
@@ -115,21 +87,18 @@ class ZuoraClient:
         max_pages: int = 10_000,
         max_connections: int = 8,
         on_request: RequestHook | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        request_deadline: float = DEFAULT_REQUEST_DEADLINE,
+        host_guards: HostGuards | None = None,
     ) -> None:
         if max_pages < 1:
             raise ValueError("max_pages must be >= 1")
         self._base_url = check_base_url(credentials.base_url, allowed_base_urls)
         self._credentials = credentials
-        self._policy = RetryPolicy(max_retries, backoff_base, backoff_cap, max_retry_wait)
         self._token_cache = token_cache if token_cache is not None else default_token_cache()
-        self._token_key: TokenKey = (self._base_url, credentials.client_id, credentials.entity_id)
-        self._sleep: Callable[[float], Awaitable[Any]] = (
-            sleep if sleep is not None else asyncio.sleep
-        )
+        self._token_key: TokenKey = token_key(self._base_url, credentials)
         self._max_pages = max_pages
-        self._random = random.Random()  # noqa: S311 - jitter, not cryptography
         self.stats = ClientStats()
-        self._on_request = on_request
         self._http = httpx.AsyncClient(
             base_url=self._base_url,
             transport=transport,
@@ -140,6 +109,18 @@ class ZuoraClient:
             ),
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        )
+        guards = host_guards if host_guards is not None else default_host_guards()
+        self._transport = Transport(
+            self._http,
+            policy=RetryPolicy(max_retries, backoff_base, backoff_cap, max_retry_wait),
+            limits=ResponseLimits(max_response_bytes, request_deadline),
+            guard=guards.for_host(self._base_url),
+            entity_id=credentials.entity_id,
+            stats=self.stats,
+            sleep=sleep if sleep is not None else asyncio.sleep,
+            jitter=random.Random().uniform,  # noqa: S311 - jitter, not cryptography
+            on_request=on_request,
         )
 
     @property
@@ -225,14 +206,6 @@ class ZuoraClient:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _headers(self, token: str | None = None) -> dict[str, str]:
-        headers = {"Zuora-Track-Id": uuid.uuid4().hex}
-        if self._credentials.entity_id:
-            headers["Zuora-Entity-Ids"] = self._credentials.entity_id
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        return headers
-
     def _secrets(self, token: str | None = None) -> tuple[str, ...]:
         secret = self._credentials.client_secret.get_secret_value()
         return (secret, token) if token else (secret,)
@@ -247,20 +220,17 @@ class ZuoraClient:
             "grant_type": "client_credentials",
         }
 
-        def send() -> Awaitable[httpx.Response]:
-            self.stats.token_requests += 1
-            return self._http.post("/oauth/token", data=data, headers=self._headers())
-
-        response = await self._execute(
-            send, what="POST /oauth/token", endpoint="token", token_endpoint=True
+        what = "POST /oauth/token"
+        response = await self._transport.request(
+            "POST", "/oauth/token", what=what, endpoint="token", secrets=self._secrets(), data=data
         )
-        body = _json_body(response, "POST /oauth/token", self._secrets())
+        body = _json_body(response, what, self._secrets())
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise InvalidResponseError(
                 "POST /oauth/token: response has no access_token",
                 status_code=response.status_code,
-                request_id=response.headers.get(REQUEST_ID_HEADER),
+                request_id=response.request_id,
             )
         expires_in = body.get("expires_in")
         if isinstance(expires_in, str):
@@ -279,18 +249,23 @@ class ZuoraClient:
         *,
         endpoint: Endpoint | None = None,
     ) -> Any:
-        """GET with a bearer token; on a 401 refresh the token once and retry once."""
+        """GET with a bearer token and parse the JSON body; on a 401 refresh the token once and
+        retry once. Every API call of this package goes through here (and the Transport)."""
         what = f"GET {path}"
         if endpoint is None:
             endpoint = "list" if path == "/workflows" else "get"
         for refreshed in (False, True):
             token = await self._get_token()
-
-            def send(token: str = token) -> Awaitable[httpx.Response]:
-                return self._http.get(path, params=params, headers=self._headers(token))
-
             try:
-                response = await self._execute(send, what=what, endpoint=endpoint, token=token)
+                response = await self._transport.request(
+                    "GET",
+                    path,
+                    what=what,
+                    endpoint=endpoint,
+                    secrets=self._secrets(token),
+                    token=token,
+                    params=params,
+                )
             except AuthenticationError as exc:
                 if refreshed or exc.status_code != 401:
                     raise
@@ -300,116 +275,8 @@ class ZuoraClient:
             return _json_body(response, what, self._secrets(token))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _execute(
-        self,
-        send: Callable[[], Awaitable[httpx.Response]],
-        *,
-        what: str,
-        endpoint: Endpoint,
-        token_endpoint: bool = False,
-        token: str | None = None,
-    ) -> httpx.Response:
-        """Send with the retry policy; return a 2xx response or raise the typed error."""
-        attempt = 0
-        while True:
-            self.stats.requests += 1
-            error: ZuoraError
-            headers: httpx.Headers | None = None
-            started = time.monotonic()
-            try:
-                response = await send()
-            except httpx.RequestError as exc:
-                self._report(endpoint, what, None, started, None, attempt)
-                error = TransportError(
-                    f"{what} failed: {type(exc).__name__}: {scrub(str(exc), self._secrets(token))}",
-                    retryable=is_retryable_exception(exc),
-                )
-            else:
-                self._report(
-                    endpoint,
-                    what,
-                    response.status_code,
-                    started,
-                    response.headers.get(REQUEST_ID_HEADER),
-                    attempt,
-                )
-                if response.is_success:
-                    return response
-                error = error_from_response(
-                    response, what=what, token_endpoint=token_endpoint, secrets=self._secrets(token)
-                )
-                headers = response.headers
-            hint = retry_after_seconds(headers) if headers is not None else None
-            if hint is not None:
-                error.retry_after = hint
-            log_args = (what, error.status_code, error.request_id, attempt + 1)
-            log_extra = {
-                "endpoint": endpoint,
-                "status_code": error.status_code,
-                "zuora_request_id": error.request_id,
-                "attempt": attempt + 1,
-            }
-            if not error.retryable or attempt >= self._policy.max_retries:
-                logger.warning(
-                    "%s failed: status=%s zuora_request_id=%s attempt=%d (giving up): %s",
-                    *log_args,
-                    error.message,
-                    extra=log_extra,
-                )
-                raise error
-            if self._policy.hint_too_long(hint):
-                logger.warning(
-                    "%s failed: status=%s zuora_request_id=%s attempt=%d: server asks to wait "
-                    "%.0fs (> max_retry_wait)",
-                    *log_args,
-                    hint,
-                    extra=log_extra,
-                )
-                raise RateLimitError(
-                    f"{what}: server asked to wait {hint:.0f}s, more than max_retry_wait="
-                    f"{self._policy.max_retry_wait:.0f}s ({error.message})",
-                    status_code=error.status_code,
-                    request_id=error.request_id,
-                    body=error.body,
-                    retry_after=hint,
-                )
-            delay = self._policy.wait(attempt, hint, self._random.uniform)
-            logger.info(
-                "%s failed: status=%s zuora_request_id=%s attempt=%d; retrying in %.2fs",
-                *log_args,
-                delay,
-                extra=log_extra,
-            )
-            attempt += 1
-            self.stats.retries += 1
-            await self._sleep(delay)
 
-    def _report(
-        self,
-        endpoint: Endpoint,
-        what: str,
-        status_code: int | None,
-        started: float,
-        request_id: str | None,
-        attempt: int,
-    ) -> None:
-        if self._on_request is None:
-            return
-        event = RequestEvent(
-            endpoint=endpoint,
-            method=what.split(" ", 1)[0],
-            status_code=status_code,
-            duration_seconds=time.monotonic() - started,
-            request_id=request_id,
-            attempt=attempt + 1,
-        )
-        try:
-            self._on_request(event)
-        except Exception:  # a broken metrics hook must never break a sync
-            logger.warning("on_request hook failed", exc_info=True)
-
-
-def _json_body(response: httpx.Response, what: str, secrets: tuple[str, ...]) -> Any:
+def _json_body(response: Reply, what: str, secrets: tuple[str, ...]) -> Any:
     try:
         # orjson: ~4x faster than json on workflow pages (a top CPU cost of a sync-all).
         return orjson.loads(response.content)
@@ -418,6 +285,6 @@ def _json_body(response: httpx.Response, what: str, secrets: tuple[str, ...]) ->
         raise InvalidResponseError(
             f"{what}: response is not JSON ({response.headers.get('content-type', 'no type')})",
             status_code=response.status_code,
-            request_id=response.headers.get(REQUEST_ID_HEADER),
+            request_id=response.request_id,
             body=snippet,
         ) from None

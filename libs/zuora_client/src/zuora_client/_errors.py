@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, quote_plus
 
 import httpx
@@ -22,10 +22,14 @@ class ZuoraError(Exception):
         request_id: Zuora's ``Zuora-Request-Id`` response header, if any.
         retryable: whether repeating the same request later may succeed.
         body: the response body, truncated (secrets scrubbed), or None.
-        retry_after: seconds the server asked us to wait (``Retry-After`` / ``RateLimit-Reset``).
+        retry_after: seconds the server asked us to wait (``Retry-After`` / ``RateLimit-Reset``),
+            or that a local guard (rate limiter, circuit breaker) knows the wait to be.
+        code: a stable machine-readable name of the failure for the errors that have one
+            (``response_too_large``, ``deadline_exceeded``, ``circuit_open``), else None.
     """
 
     default_retryable = False
+    code: str | None = None
 
     def __init__(
         self,
@@ -92,6 +96,28 @@ class InvalidResponseError(ZuoraError):
     """A response that does not have the documented shape. Not retryable."""
 
 
+class ResponseTooLargeError(InvalidResponseError):
+    """The body grew past the client's byte cap; the rest was not read. Not retryable: a tenant
+    answering that much once will do it again, and buffering it would risk the process."""
+
+    code = "response_too_large"
+
+
+class DeadlineExceededError(TransportError):
+    """A request (with its whole body), or a whole listing, did not finish within its deadline.
+    Retryable later: a slow or dripping server may recover."""
+
+    code = "deadline_exceeded"
+
+
+class CircuitOpenError(ZuoraError):
+    """Recent requests to this host failed in a row (5xx or no response, any customer), so no
+    request was sent. Retryable after ``retry_after`` seconds."""
+
+    default_retryable = True
+    code = "circuit_open"
+
+
 class PaginationError(InvalidResponseError):
     """The listing did not terminate properly (a page with no new id, or the page cap)."""
 
@@ -150,7 +176,20 @@ def _message_from_json(data: Any) -> str | None:
     return None
 
 
-def error_message(response: httpx.Response) -> str | None:
+class Answer(Protocol):
+    """What the error mapping reads of an HTTP answer (an ``httpx.Response`` is one)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> httpx.Headers: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+def error_message(response: Answer) -> str | None:
     """A short message from an error body, whatever its content type (JSON, text, HTML)."""
     try:
         text = response.text
@@ -175,7 +214,7 @@ def error_message(response: httpx.Response) -> str | None:
 
 
 def error_from_response(
-    response: httpx.Response,
+    response: Answer,
     *,
     what: str,
     token_endpoint: bool = False,

@@ -13,6 +13,10 @@ import httpx
 
 RETRYABLE_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
 
+#: The longest wait a server hint is taken to ask for. Larger values (a hint of many digits parses
+#: to ``inf``) are clamped, so every consumer of a hint can turn it into an int or a timedelta.
+MAX_RETRY_AFTER_SECONDS = 86_400.0
+
 _NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)")
 
 
@@ -35,11 +39,17 @@ def _first_number(value: str | None) -> float | None:
 def retry_after_seconds(
     headers: Mapping[str, str], now: Callable[[], float] = time.time
 ) -> float | None:
-    """What the server asks us to wait, in seconds, or None.
+    """What the server asks us to wait, in seconds (at most :data:`MAX_RETRY_AFTER_SECONDS`),
+    or None.
 
     ``Retry-After`` (delta-seconds or an HTTP-date) wins; otherwise ``RateLimit-Reset`` when
     ``RateLimit-Remaining`` is 0. Header names are case-insensitive (pass ``httpx.Headers``).
     """
+    hint = _server_hint(headers, now)
+    return None if hint is None else min(hint, MAX_RETRY_AFTER_SECONDS)
+
+
+def _server_hint(headers: Mapping[str, str], now: Callable[[], float]) -> float | None:
     lowered = {k.lower(): v for k, v in headers.items()}
     retry_after = lowered.get("retry-after")
     if retry_after is not None:
