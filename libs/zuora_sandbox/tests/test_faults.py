@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from zuora_sandbox import Faults, SandboxState
@@ -184,3 +184,65 @@ def test_faults_validation(bad: dict[str, object]) -> None:
 def test_faults_roundtrip() -> None:
     faults = Faults(error_rate=0.3, fail_pages=[3], rate_limit_retry_after=None, fault_seed=4)
     assert Faults.from_dict(faults.to_dict()) == faults
+
+
+async def test_oversize_body_is_exactly_the_size_asked_and_valid_json(
+    api: Api, state: SandboxState
+) -> None:
+    tenant = state.add_tenant("acme", workflow_count=3, seed=1)
+    tenant.faults = Faults.from_dict({"oversize_body_bytes": 300_000})
+    token = await api.token(tenant)
+    for path in ("/workflows", f"/workflows/{next(iter(tenant.workflows))}"):
+        response = await api.get_with(token, path)
+        assert response.status_code == 200
+        assert "content-length" not in response.headers  # streamed, not built in memory
+        assert len(response.content) == 300_000
+        assert response.json()["data"] == []
+
+
+async def test_oversize_body_is_generated_chunk_by_chunk() -> None:
+    from zuora_sandbox.faults import oversized_body
+
+    sizes = [len(chunk) async for chunk in oversized_body(80_000_000)]
+    assert sum(sizes) == 80_000_000
+    assert max(sizes) <= 64 * 1024  # never more than one chunk in memory
+
+
+async def test_drip_yields_the_body_one_byte_at_a_time() -> None:
+    from zuora_sandbox.faults import dripped_body
+
+    assert [chunk async for chunk in dripped_body(b'{"a":1}', 0)] == [
+        bytes([b]) for b in b'{"a":1}'
+    ]
+
+
+def test_drip_over_real_http_sends_headers_then_trickles(zuora_sandbox: object) -> None:
+    import httpx
+
+    server: Any = zuora_sandbox
+    tenant = server.add_tenant("acme", workflow_count=1, seed=1)
+    tenant.faults.drip_interval_s = 0.05  # the ~600-byte page would take ~30 s
+    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+        token = client.post(
+            "/oauth/token",
+            data={
+                "client_id": tenant.client_id,
+                "client_secret": tenant.client_secret,
+                "grant_type": "client_credentials",
+            },
+        ).json()["access_token"]
+        started = time.monotonic()
+        with client.stream(
+            "GET", "/workflows", headers={"Authorization": f"Bearer {token}"}
+        ) as response:
+            assert response.status_code == 200
+            first = next(response.iter_raw())
+        assert first.startswith(b"{")
+        assert len(first) < 100  # a trickle, not the page
+    assert time.monotonic() - started < 20  # closing the stream ends it; no 30 s wait
+
+
+def test_body_fault_knobs_are_validated() -> None:
+    for bad in ({"oversize_body_bytes": -1}, {"drip_interval_s": -1}, {"drip_interval_s": "x"}):
+        with pytest.raises(ValueError):
+            Faults.from_dict(bad)

@@ -307,3 +307,32 @@ async def test_changed_ids_are_split_below_kafkas_message_size() -> None:
     for message in changed:
         assert len(message.created) + len(message.deleted) <= CHANGED_IDS_PER_MESSAGE
         assert len(message.model_dump_json()) < 1_000_000
+
+
+def test_settings_whose_sync_could_outlast_the_poll_interval_are_refused() -> None:
+    from sync_engine import SyncSettings
+    from sync_worker.settings import check_sync_fits_poll_interval
+
+    check_sync_fits_poll_interval(WorkerSettings(), SyncSettings())  # the defaults fit
+    with pytest.raises(ValueError, match="WORKER_MAX_POLL_INTERVAL_MS"):
+        check_sync_fits_poll_interval(
+            WorkerSettings(max_poll_interval_ms=300_000), SyncSettings(deadline_seconds=295)
+        )
+
+
+@pytest.mark.parametrize(("hint", "delay"), [(None, 60), (5, 60), (900, 900)])
+async def test_retry_is_not_before_the_servers_hint(hint: float | None, delay: float) -> None:
+    cmd = command()
+    failed = SyncOutcome(
+        customer_id=cmd.customer_id,
+        status=RunStatus.FAILED,
+        run_id=uuid.uuid4(),
+        error_kind=FailureKind.TRANSIENT,
+        error_message="CircuitOpenError: circuit_open",
+        retry_after_seconds=hint,
+    )
+    h = Harness([failed])
+    await h.handler.on_command(cmd)
+    (retry,) = h.on(topics.SYNC_RETRY)
+    assert isinstance(retry, RetrySync)
+    assert retry.not_before == NOW + timedelta(seconds=delay)

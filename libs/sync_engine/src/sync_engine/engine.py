@@ -10,6 +10,7 @@ Safety rules (ARCHITECTURE.md section 5):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -28,6 +29,9 @@ from workflow_store.db import create_session_factory
 from workflow_store.models import Customer, StoredWorkflow, SyncRun
 from zuora_client import (
     AuthenticationError,
+    DeadlineExceededError,
+    HostGuards,
+    HostLimits,
     RequestHook,
     Workflow,
     ZuoraClient,
@@ -120,6 +124,14 @@ class WorkflowSyncEngine:
         self._on_outcome = on_outcome
         self._on_zuora_request = on_zuora_request
         self._guard = DeletionGuard(max_share=self._settings.delete_guard_share)
+        self._host_guards = HostGuards(
+            HostLimits(
+                token_requests_per_minute=self._settings.zuora_token_requests_per_minute,
+                token_burst=self._settings.zuora_token_burst,
+                breaker_threshold=self._settings.zuora_breaker_threshold,
+                breaker_cooldown_seconds=self._settings.zuora_breaker_cooldown_seconds,
+            )
+        )
 
     def _default_client(self, creds: ZuoraCredentials) -> ZuoraClient:
         return ZuoraClient(
@@ -130,6 +142,9 @@ class WorkflowSyncEngine:
             backoff_base=self._settings.zuora_backoff_base_seconds,
             backoff_cap=self._settings.zuora_backoff_cap_seconds,
             on_request=self._on_zuora_request,
+            max_response_bytes=self._settings.zuora_max_response_bytes,
+            request_deadline=self._settings.zuora_request_deadline_seconds,
+            host_guards=self._host_guards,
         )
 
     async def sync_customer(self, request: SyncRequest) -> SyncOutcome:
@@ -204,11 +219,22 @@ class WorkflowSyncEngine:
     async def _list_workflows(self, creds: ZuoraCredentials) -> _Listing:
         workflows: dict[int, Workflow] = {}
         pages = 0
-        async with self._client_factory(creds) as client:
-            async for page in client.iter_pages(page_length=self._settings.page_length):
-                pages += 1
-                for workflow in page.workflows:
-                    workflows.setdefault(workflow.id, workflow)
+        deadline = self._settings.deadline_seconds
+        # The deadline keeps a sync inside the consumer's poll interval (audit A2/A6), whatever
+        # Zuora does; it covers only the listing, so a reconcile is never cut mid-transaction.
+        try:
+            async with asyncio.timeout(deadline) as scope, self._client_factory(creds) as client:
+                async for page in client.iter_pages(page_length=self._settings.page_length):
+                    pages += 1
+                    for workflow in page.workflows:
+                        workflows.setdefault(workflow.id, workflow)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise DeadlineExceededError(
+                f"deadline_exceeded: the Zuora listing did not finish within the sync deadline "
+                f"of {deadline:g}s (SYNC_DEADLINE_SECONDS) after {pages} pages; nothing was stored"
+            ) from None
         return _Listing(workflows=workflows, pages=pages)
 
     async def _reconcile(

@@ -27,3 +27,26 @@ class SyncSettings(BaseSettings):
         1.0, gt=0, description="First retry backoff; doubles per retry (with full jitter)."
     )
     zuora_backoff_cap_seconds: float = Field(60.0, gt=0, description="Largest retry backoff.")
+    # Bounds on Zuora (reliability-audit A6, A8); README "Configuration" explains each.
+    deadline_seconds: float = Field(
+        240.0,
+        gt=0,
+        description="Deadline of the Zuora part of one sync (token, every page, retries); "
+        "keep it below the worker's max poll interval.",
+    )
+    zuora_request_deadline_seconds: float = Field(
+        60.0, gt=0, description="Total deadline of one Zuora request, whole body included."
+    )
+    zuora_max_response_bytes: int = Field(
+        20_000_000, ge=1024, description="Largest Zuora response body read; larger ones fail."
+    )
+    zuora_token_requests_per_minute: float = Field(
+        60.0, gt=0, description="Token requests per minute per Zuora host, for the process."
+    )
+    zuora_token_burst: int = Field(10, ge=1, description="Token requests allowed at once.")
+    zuora_breaker_threshold: int = Field(
+        10, ge=1, description="Consecutive 5xx/transport failures of a host that open its circuit."
+    )
+    zuora_breaker_cooldown_seconds: float = Field(
+        30.0, gt=0, description="How long an open circuit refuses requests before a probe."
+    )

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from .definition_routes import ZuoraKit, definition_routes
@@ -89,6 +89,17 @@ def create_app(state: SandboxState) -> Starlette:
         if tenant is not None:
             tenant.stats.count_status(status)
         return Response(body, status_code=status, headers=headers, media_type=media_type)
+
+    def respond_api(request: Request, tenant: Tenant, body: bytes | str) -> Response:
+        """A 200 answer of an API GET, shaped by the tenant's body faults (oversize, drip)."""
+        raw = body.encode() if isinstance(body, str) else body
+        stream = tenant.faults.body_stream(raw)
+        if stream is None:
+            return respond(request, tenant, 200, raw)
+        tenant.stats.count_status(200)
+        return StreamingResponse(
+            stream, status_code=200, headers=zuora_headers(request, tenant), media_type=JSON
+        )
 
     def unauthorized(request: Request, tenant: Tenant | None) -> Response:
         # The message text is UNCONFIRMED (zuora-api.md §7): the spec gives only {"message": str}.
@@ -344,7 +355,7 @@ def create_app(state: SandboxState) -> Starlette:
         elif faults.last_page_next_page == "empty":
             pagination["next_page"] = ""
         body = '{"data":[' + ",".join(parts) + '],"pagination":' + json.dumps(pagination) + "}"
-        return respond(request, tenant, 200, body)
+        return respond_api(request, tenant, body)
 
     async def get_workflow(request: Request) -> Response:
         tenant, error = await authenticate(request)
@@ -367,7 +378,7 @@ def create_app(state: SandboxState) -> Starlette:
                 404,
                 b'{"Errors":["The workflow for the given id does not exist"]}',
             )
-        return respond(request, tenant, 200, _dumps(item))
+        return respond_api(request, tenant, _dumps(item))
 
     # ----------------------------------------------------------------- admin API
     def admin(data: Any, status: int = 200) -> Response:

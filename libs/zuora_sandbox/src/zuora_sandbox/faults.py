@@ -6,11 +6,19 @@ on ``tenant.faults`` while the sandbox is serving, and the next request sees it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 LAST_PAGE_MODES = ("omit", "null", "empty")
+#: The largest oversized answer the sandbox will generate (it streams it; nothing is buffered).
+MAX_OVERSIZE_BYTES = 4 * 1024**3
+#: A dripping body sends the rest at once after this long, so no response lives for ever.
+MAX_DRIP_SECONDS = 600.0
+_CHUNK = 64 * 1024
 OVERSIZE_MODES = ("clamp", "reject")
 ERROR_BODY_MODES = ("json", "text", "html")
 
@@ -59,6 +67,12 @@ class Faults:
     token_error_rate: float = 0
     #: Share (0..1) of ``POST /oauth/token`` requests answered 429 (the AUTH rate limit).
     token_rate_limit_rate: float = 0
+    #: API GET answers (list and single) become a valid JSON object of this many bytes, generated
+    #: chunk by chunk while it is sent (never held in memory), with no Content-Length. 0 = off.
+    oversize_body_bytes: int = 0
+    #: API GET answers send their headers at once, then the body one byte every this many
+    #: seconds (a drip that stays inside any per-read timeout). 0 = off.
+    drip_interval_s: float = 0
     #: Seed of the ``random.Random`` deciding which requests fail: the same seed and the same
     #: request sequence give the same faults. ``None`` → unseeded.
     fault_seed: int | None = None
@@ -107,6 +121,43 @@ class Faults:
             raise ValueError("latency_ms, token_ttl_s and page_overlap must be >= 0")
         if self.rate_limit_retry_after is not None and self.rate_limit_retry_after < 0:
             raise ValueError("rate_limit_retry_after must be >= 0 or null")
+        if not 0 <= self.oversize_body_bytes <= MAX_OVERSIZE_BYTES:
+            raise ValueError(f"oversize_body_bytes must be between 0 and {MAX_OVERSIZE_BYTES}")
+        if self.drip_interval_s < 0:
+            raise ValueError("drip_interval_s must be >= 0")
+
+    def body_stream(self, body: bytes) -> AsyncIterator[bytes] | None:
+        """The streamed body replacing ``body`` (an API GET answer), or None to send it as is."""
+        if self.oversize_body_bytes:
+            return oversized_body(self.oversize_body_bytes)
+        if self.drip_interval_s:
+            return dripped_body(body, self.drip_interval_s)
+        return None
+
+
+async def oversized_body(size: int) -> AsyncIterator[bytes]:
+    """``{"data":[],"pagination":{},"padding":"xxx…"}``, exactly ``size`` bytes (or the bare
+    prefix and suffix when ``size`` is smaller), in chunks of 64 KiB."""
+    head, tail = b'{"data":[],"pagination":{},"padding":"', b'"}'
+    yield head
+    left = max(0, size - len(head) - len(tail))
+    chunk = b"x" * _CHUNK
+    while left > 0:
+        piece = chunk if left >= _CHUNK else chunk[:left]
+        left -= len(piece)
+        yield piece
+    yield tail
+
+
+async def dripped_body(body: bytes, interval: float) -> AsyncIterator[bytes]:
+    """``body`` one byte per ``interval`` seconds; the rest at once after MAX_DRIP_SECONDS."""
+    started = time.monotonic()
+    for index in range(len(body)):
+        if time.monotonic() - started > MAX_DRIP_SECONDS:
+            yield body[index:]
+            return
+        await asyncio.sleep(interval)
+        yield body[index : index + 1]
 
 
 _FLOATS = {
@@ -116,8 +167,9 @@ _FLOATS = {
     "token_ttl_s",
     "token_error_rate",
     "token_rate_limit_rate",
+    "drip_interval_s",
 }
-_INTS = {"rate_limit_reset", "max_page_length", "page_overlap"}
+_INTS = {"rate_limit_reset", "max_page_length", "page_overlap", "oversize_body_bytes"}
 _STRS = {"error_body", "last_page_next_page", "oversize_page_length"}
 _INT_LISTS = {"error_statuses", "fail_pages"}
 

@@ -63,7 +63,9 @@ def build_runtime(settings: ApiSettings, checker: CredentialsChecker | None = No
         allowed_base_urls=settings.allowed_base_urls,
         checker=checker
         or ZuoraCredentialsChecker(
-            allowed_base_urls=settings.allowed_base_urls, timeout=settings.zuora_validate_timeout
+            allowed_base_urls=settings.allowed_base_urls,
+            timeout=settings.zuora_validate_timeout,
+            token_requests_per_minute=settings.zuora_token_requests_per_minute,
         ),
         validate_credentials=settings.zuora_validate_credentials,
     )

@@ -6,7 +6,10 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from zuora_client import (
+    MAX_RETRY_AFTER_SECONDS,
     AuthenticationError,
+    HostGuards,
+    HostLimits,
     PermissionDeniedError,
     TokenCache,
     TransportError,
@@ -51,9 +54,19 @@ def _scrubbed(text: str, credentials: ZuoraCredentials) -> str:
 class ZuoraCredentialsChecker:
     """Requests a fresh OAuth token from the tenant; a short timeout and a single retry."""
 
-    def __init__(self, *, allowed_base_urls: Iterable[str] = (), timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        allowed_base_urls: Iterable[str] = (),
+        timeout: float = 10.0,
+        token_requests_per_minute: float = HostLimits.token_requests_per_minute,
+    ) -> None:
         self._allowed = tuple(allowed_base_urls)
         self._timeout = timeout
+        # One limiter and breaker per Zuora host for all checks of this process (audit A8).
+        self._host_guards = HostGuards(
+            HostLimits(token_requests_per_minute=token_requests_per_minute)
+        )
 
     async def __call__(self, credentials: ZuoraCredentials) -> None:
         try:
@@ -66,6 +79,7 @@ class ZuoraCredentialsChecker:
                 backoff_cap=1.0,
                 max_retry_wait=2.0,
                 token_cache=TokenCache(),  # a throw-away cache: the API never uses the token
+                host_guards=self._host_guards,
             )
         except ClientBaseUrlNotAllowedError:
             raise base_url_problem() from None
@@ -89,5 +103,8 @@ class ZuoraCredentialsChecker:
                 "Zuora answered the credentials check with an error "
                 f"({_scrubbed(exc.message, credentials)}); try again later",
                 status=502,
-                retry_after=int(exc.retry_after) if exc.retry_after else None,
+                # The client clamps hints to a day; min() keeps int() finite whatever the source.
+                retry_after=(
+                    int(min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)) if exc.retry_after else None
+                ),
             ) from None

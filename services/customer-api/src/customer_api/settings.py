@@ -78,6 +78,13 @@ class ApiSettings(StoreSettings):
         validation_alias="ZUORA_VALIDATE_TIMEOUT",
         description="Seconds to wait for Zuora's token endpoint when checking credentials.",
     )
+    zuora_token_requests_per_minute: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias="ZUORA_TOKEN_REQUESTS_PER_MINUTE",
+        description="Token requests per minute per Zuora host made by this process's "
+        "credential checks (Zuora allows 100/min per IP).",
+    )
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     metrics_max_customers: int = Field(
         default=1000,

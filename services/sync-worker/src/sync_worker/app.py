@@ -54,7 +54,7 @@ from sync_worker.delivery import Deliveries
 from sync_worker.handlers import SyncCommandHandler
 from sync_worker.ledger import ProcessedLedger
 from sync_worker.metrics import LagMonitor, engine_hooks, subscriber_consumers
-from sync_worker.settings import WorkerSettings
+from sync_worker.settings import WorkerSettings, check_sync_fits_poll_interval
 from sync_worker.sweep import close_abandoned_runs
 
 logger = logging.getLogger("sync_worker")
@@ -244,6 +244,7 @@ def build_app(
     on ``METRICS_HOST:METRICS_PORT`` (default 127.0.0.1:9100; port 0 disables it)."""
     store, kafka = store or StoreSettings(), kafka or KafkaSettings()
     worker, sync = worker or WorkerSettings(), sync or SyncSettings()
+    check_sync_fits_poll_interval(worker, sync)
     runtime = WorkerRuntime(store, kafka, worker, sync, metrics)
     broker = make_broker(
         kafka,

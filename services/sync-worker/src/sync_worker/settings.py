@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sync_engine import SyncSettings
 
 
 class WorkerSettings(BaseSettings):
@@ -96,3 +97,16 @@ class WorkerSettings(BaseSettings):
         """Connections one process may need: a sync holds two (its customer lock and its
         session), plus the ledger sweep and the pruner."""
         return 2 * self.subscribers + 2
+
+
+def check_sync_fits_poll_interval(worker: WorkerSettings, sync: SyncSettings) -> None:
+    """Refuse settings under which one sync (waiting for the customer lock, then the Zuora
+    listing under its deadline) could outlast Kafka's poll interval, which would hand the
+    partition to another worker while the sync still runs (audit A2, A6)."""
+    budget = worker.max_poll_interval_ms / 1000
+    needed = sync.lock_wait_seconds + sync.deadline_seconds
+    if needed >= budget:
+        raise ValueError(
+            f"SYNC_LOCK_WAIT_SECONDS + SYNC_DEADLINE_SECONDS = {needed:g}s must stay below "
+            f"WORKER_MAX_POLL_INTERVAL_MS ({budget:g}s)"
+        )
