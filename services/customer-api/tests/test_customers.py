@@ -139,6 +139,18 @@ async def test_zuora_server_error_is_502(
     assert await db.customers() == []
 
 
+async def test_a_huge_retry_after_from_zuora_is_clamped_to_a_day(
+    client: httpx.AsyncClient, customer_body: BodyFactory, tenant: Tenant, db: Db
+) -> None:
+    # The sandbox sends int(1e308): 309 digits. A longer one parses to inf, which int() cannot
+    # convert (a 500 before the clamp); the client clamps every hint to 86400 s.
+    tenant.faults = Faults(token_rate_limit_rate=1.0, rate_limit_retry_after=1e308)
+    response = await client.post("/customers", json=customer_body())
+    assert response.status_code == 502, response.text
+    assert response.headers["retry-after"] == "86400"
+    assert await db.customers() == []
+
+
 async def test_duplicate_name_is_409(
     client: httpx.AsyncClient, customer_body: BodyFactory, create_customer: Any, tenant: Tenant
 ) -> None:
