@@ -3,12 +3,18 @@ the htmx fragment, Sync all with its progress read back from the runs."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from customer_api.ui.graph import GraphRenderer
+from sqlalchemy import select
 from sync_messages import topics
 from sync_messages.messages import SyncAllCustomers
+from workflow_store.definitions import FetchedDefinition, canonical_document, store_definitions
+from workflow_store.models import StoredWorkflow
 
 from .conftest import Db, UiClient
 
@@ -29,13 +35,20 @@ async def _two_customers(create_customer: Any, db: Db) -> tuple[str, str]:
     return acme, zeta
 
 
-async def test_list_spans_customers_sorted_by_name(
+async def test_list_spans_customers_by_customer_then_name(
     ui: UiClient, create_customer: Any, db: Db
 ) -> None:
     await _two_customers(create_customer, db)
     page = await ui.get("/ui/workflows")
     assert page.status_code == 200
     assert _names(page.text) == [
+        "Invoice run",
+        "Payment retry",
+        "Invoice &lt;b&gt;bold&lt;/b&gt;",
+        "Usage upload",
+    ]
+    by_name = await ui.get("/ui/workflows?sort=name")
+    assert _names(by_name.text) == [
         "Invoice &lt;b&gt;bold&lt;/b&gt;",
         "Invoice run",
         "Payment retry",
@@ -50,8 +63,8 @@ async def test_filters_and_sort_are_query_string_state(
 ) -> None:
     acme, _ = await _two_customers(create_customer, db)
     assert _names((await ui.get("/ui/workflows?q=invoice")).text) == [
-        "Invoice &lt;b&gt;bold&lt;/b&gt;",
-        "Invoice run",
+        "Invoice run",  # Acme's
+        "Invoice &lt;b&gt;bold&lt;/b&gt;",  # Zeta's
     ]
     assert _names((await ui.get("/ui/workflows?q=4")).text) == ["Usage upload"]  # a Zuora id
     assert _names((await ui.get(f"/ui/workflows?customer={acme}")).text) == [
@@ -59,7 +72,7 @@ async def test_filters_and_sort_are_query_string_state(
         "Payment retry",
     ]
     assert _names((await ui.get("/ui/workflows?state=inactive")).text) == ["Payment retry"]
-    assert _names((await ui.get("/ui/workflows?trigger=callout")).text) == [
+    assert _names((await ui.get("/ui/workflows?trigger=callout&sort=name")).text) == [
         "Invoice &lt;b&gt;bold&lt;/b&gt;"
     ]
     by_customer = await ui.get("/ui/workflows?sort=-customer&state=active")
@@ -70,8 +83,8 @@ async def test_filters_and_sort_are_query_string_state(
     ]
     assert 'aria-sort="descending"' in by_customer.text
     # The header links keep the filters and flip the direction of the sorted column.
-    assert 'href="?state=active&amp;sort=customer"' in by_customer.text
-    assert 'href="?state=active&amp;sort=name"' not in by_customer.text  # name is the default
+    assert 'href="?state=active"' in by_customer.text  # ascending by customer is the default
+    assert 'href="?state=active&amp;sort=name"' in by_customer.text
     # The filter form shows the state it was opened with.
     assert '<option value="active" selected>' in by_customer.text
 
@@ -90,7 +103,7 @@ async def test_pages_and_page_size(ui: UiClient, create_customer: Any, db: Db) -
     assert len(_names(first.text)) == 25
     assert "Page 1 of 2 (30 in all)" in first.text
     second = await ui.get("/ui/workflows?page_size=25&page=2")
-    assert _names(second.text) == [f"Workflow {i:04d}" for i in range(26, 31)]
+    assert _names(second.text) == [f"Workflow {i:04d}" for i in range(26, 31)]  # one customer
 
 
 async def test_htmx_gets_the_fragment_of_the_same_url(
@@ -147,3 +160,151 @@ async def test_sync_all_without_csrf_token_is_refused(ui: UiClient, db: Db) -> N
     )
     assert response.status_code == 403
     assert await db.outbox(topics.SYNC_ALL) == []
+
+
+# -- the workflow page -------------------------------------------------------------------------
+
+HOSTILE = "<script>alert('x')</script>"
+
+
+def _export(version: str, *, extra_task: bool = False) -> dict[str, Any]:
+    tasks = [
+        {"id": 11, "name": "Find invoices", "action_type": "Query", "object": "Invoice"},
+        {"id": 12, "name": HOSTILE, "action_type": "Callout", "tags": ["ops"]},
+        {"id": 13, "name": "Orphan", "action_type": "Email"},
+    ]
+    if extra_task:
+        tasks.append({"id": 14, "name": "Notify", "action_type": "Email"})
+    return {
+        "workflow": {"id": 900, "name": "Invoice run", "version": version},
+        "tasks": tasks,
+        "linkages": [
+            {"source_workflow_id": 900, "source_task_id": None, "target_task_id": 11,
+             "linkage_type": "Start"},
+            {"source_task_id": 11, "target_task_id": 12, "linkage_type": "Success"},
+            {"source_task_id": 12, "target_task_id": 11, "linkage_type": "Failure"},
+        ],
+    }  # fmt: skip
+
+
+async def _stored(sessions: Any, customer_id: str, *documents: dict[str, Any]) -> None:
+    for index, document in enumerate(documents):
+        canonical, content_hash = canonical_document(document)
+        fetched = FetchedDefinition(
+            zuora_id=1,
+            canonical=canonical,
+            content_hash=content_hash,
+            listed_version_id=900,
+            listed_version=document["workflow"]["version"],
+            listed_updated_at=None,
+        )
+        async with sessions() as session, session.begin():
+            now = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(hours=index)
+            await store_definitions(session, uuid.UUID(customer_id), [fetched], now=now)
+
+
+async def _workflow_row_id(sessions: Any, customer_id: str) -> int:
+    async with sessions() as session:
+        return int(
+            (
+                await session.execute(
+                    select(StoredWorkflow.id).where(
+                        StoredWorkflow.customer_id == uuid.UUID(customer_id),
+                        StoredWorkflow.zuora_id == 1,
+                    )
+                )
+            ).scalar_one()
+        )
+
+
+async def test_workflow_page_without_a_definition_says_so(
+    ui: UiClient, create_customer: Any, db: Db, sessions: Any
+) -> None:
+    acme, _ = await _two_customers(create_customer, db)
+    page = await ui.get(f"/ui/workflows/{await _workflow_row_id(sessions, acme)}")
+    assert page.status_code == 200
+    assert "Invoice run" in page.text and "No definition has been fetched" in page.text
+    download = await ui.get(
+        f"/ui/workflows/{await _workflow_row_id(sessions, acme)}/definition.json"
+    )
+    assert download.status_code == 404
+
+
+async def test_workflow_page_shows_definition_graph_tasks_and_linkages(
+    ui: UiClient, create_customer: Any, db: Db, sessions: Any
+) -> None:
+    acme, _ = await _two_customers(create_customer, db)
+    await _stored(sessions, acme, _export("1.0"))
+    row_id = await _workflow_row_id(sessions, acme)
+    page = await ui.get(f"/ui/workflows/{row_id}")
+    assert page.status_code == 200
+    html = page.text
+    assert HOSTILE not in html  # escaped everywhere: fields, tasks, JSON, graph
+    assert "&lt;script&gt;alert(" in html
+    # The graph: Start + 3 task nodes, each linking to its task row.
+    assert html.count('class="node node-task"') == 3 and 'id="node-start"' in html
+    for task_id in (11, 12, 13):
+        assert f'<a href="#task-{task_id}">' in html and f'<tr id="task-{task_id}">' in html
+    assert "Failure: dashed line" in html
+    # Linkages as text, with names.
+    assert "<td>Start</td>" in html and '<a href="#task-11">Find invoices</a>' in html
+    # The JSON, pretty and escaped, and its download link.
+    assert (
+        "&#34;action_type&#34;: &#34;Query&#34;" in html
+        or "&quot;action_type&quot;: &quot;Query&quot;" in html
+    )
+    assert f'href="/ui/workflows/{row_id}/definition.json"' in html
+
+    filtered = await ui.get(f"/ui/workflows/{row_id}?action_type=Email")
+    assert "1 of 3 tasks with action type Email" in filtered.text
+    assert '<tr id="task-13">' in filtered.text and '<tr id="task-11">' not in filtered.text
+
+
+async def test_download_is_the_stored_document(
+    ui: UiClient, create_customer: Any, db: Db, sessions: Any
+) -> None:
+    acme, _ = await _two_customers(create_customer, db)
+    await _stored(sessions, acme, _export("1.0"))
+    row_id = await _workflow_row_id(sessions, acme)
+    download = await ui.get(f"/ui/workflows/{row_id}/definition.json")
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "application/json"
+    assert download.headers["content-disposition"] == (
+        'attachment; filename="invoice-run-1.definition.json"'
+    )
+    assert json.loads(download.content) == _export("1.0")
+
+
+async def test_history_and_diff_of_two_versions(
+    ui: UiClient, create_customer: Any, db: Db, sessions: Any
+) -> None:
+    acme, _ = await _two_customers(create_customer, db)
+    old, new = _export("1.0"), _export("2.0", extra_task=True)
+    await _stored(sessions, acme, old, new)
+    row_id = await _workflow_row_id(sessions, acme)
+    page = await ui.get(f"/ui/workflows/{row_id}")
+    assert "Definition history, newest first (2 stored)" in page.text
+    old_hash, new_hash = canonical_document(old)[1], canonical_document(new)[1]
+    diff = await ui.get(f"/ui/workflows/{row_id}?from={old_hash[:16]}&to={new_hash[:16]}")
+    assert "1 task added, 0 removed" in diff.text
+    assert "Notify" in diff.text
+    missing = await ui.get(f"/ui/workflows/{row_id}?from=ffff&to={new_hash[:16]}")
+    assert missing.status_code == 200 and 'role="alert"' in missing.text
+
+
+async def test_graph_failure_shows_the_notice_and_the_linkages(
+    ui: UiClient, create_customer: Any, db: Db, sessions: Any, app: Any
+) -> None:
+    acme, _ = await _two_customers(create_customer, db)
+    await _stored(sessions, acme, _export("1.0"))
+    app.state.ui_graph_renderer = GraphRenderer(dot_binary="/nonexistent/dot")
+    page = await ui.get(f"/ui/workflows/{await _workflow_row_id(sessions, acme)}")
+    assert page.status_code == 200
+    assert "The graph could not be drawn" in page.text and "<svg" not in page.text
+    assert '<a href="#task-11">Find invoices</a>' in page.text
+
+
+async def test_unknown_workflow_is_a_404_page(ui: UiClient) -> None:
+    page = await ui.get("/ui/workflows/987654321")
+    assert page.status_code == 404
+    assert "<html" in page.text

@@ -23,8 +23,10 @@ __all__ = [
     "WorkflowIndexPage",
     "WorkflowIndexRow",
     "WorkflowIndexSort",
+    "WorkflowKey",
     "count_active_customers",
     "list_all_workflows",
+    "workflow_key",
 ]
 
 W = StoredWorkflow
@@ -132,7 +134,7 @@ async def list_all_workflows(
     session: AsyncSession,
     filters: WorkflowIndexFilters,
     *,
-    sort: WorkflowIndexSort = "name",
+    sort: WorkflowIndexSort = "customer",
     page: int = 1,
     page_size: int = 50,
 ) -> WorkflowIndexPage:
@@ -165,3 +167,24 @@ async def list_all_workflows(
 async def count_active_customers(session: AsyncSession) -> int:
     """How many customers a sync-all fans out to (the worker skips inactive ones)."""
     return int((await session.execute(select(func.count()).where(C.active.is_(True)))).scalar_one())
+
+
+@dataclass(frozen=True)
+class WorkflowKey:
+    """Where a stored workflow row belongs: the UI addresses workflows by their row id."""
+
+    id: int
+    customer_id: uuid.UUID
+    customer_name: str
+    zuora_id: int
+
+
+async def workflow_key(session: AsyncSession, workflow_id: int) -> WorkflowKey | None:
+    row = (
+        await session.execute(
+            select(W.customer_id, C.name, W.zuora_id)
+            .join(C, C.id == W.customer_id)
+            .where(W.id == workflow_id)
+        )
+    ).first()
+    return None if row is None else WorkflowKey(workflow_id, row[0], row[1], row[2])

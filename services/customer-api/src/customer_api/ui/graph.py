@@ -60,23 +60,30 @@ class GraphDefinition:
             GraphTask(
                 id=item["id"],
                 name=str(item.get("name") or ""),
-                action_type=str(item.get("action_type") or ""),
+                action_type=str(_key(item, "action_type", "actionType") or ""),
                 object=None if item.get("object") is None else str(item["object"]),
             )
             for item in _dicts(export.get("tasks"))
-            if isinstance(item.get("id"), int)
+            if _is_id(item.get("id"))
         ]
-        linkages = [
-            GraphLinkage(
-                source_task_id=item.get("source_task_id"),
-                target_task_id=item["target_task_id"],
-                linkage_type=str(item.get("linkage_type") or ""),
-            )
-            for item in _dicts(export.get("linkages"))
-            if isinstance(item.get("target_task_id"), int)
-            and (item.get("source_task_id") is None or isinstance(item.get("source_task_id"), int))
-        ]
+        linkages = []
+        for item in _dicts(export.get("linkages")):
+            source = _key(item, "source_task_id", "sourceTaskId")
+            target = _key(item, "target_task_id", "targetTaskId")
+            if _is_id(target) and (source is None or _is_id(source)):
+                kind = _key(item, "linkage_type", "linkageType")
+                linkages.append(GraphLinkage(source, target, str(kind or "")))
         return cls(tasks=tasks, linkages=linkages)
+
+
+def _key(item: Mapping[str, Any], snake: str, camel: str) -> Any:
+    """Zuora's export is snake_case, but camelCase has been seen too (the store reads both)."""
+    value = item.get(snake)
+    return item.get(camel) if value is None else value
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _dicts(value: object) -> Iterable[Mapping[str, Any]]:

@@ -15,9 +15,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from workflow_store.definitions import DefinitionNotFoundError, load_definition
 from workflow_store.models import Customer
 
 from customer_api.deps import SessionDep, UowDep
+from customer_api.errors import NotFoundError
 from customer_api.handlers import sync
 from customer_api.handlers.sync_all_progress import sync_all_progress
 from customer_api.handlers.workflow_index import (
@@ -25,14 +27,21 @@ from customer_api.handlers.workflow_index import (
     TRIGGERS,
     WorkflowIndexFilters,
     WorkflowIndexSort,
+    WorkflowKey,
     count_active_customers,
     list_all_workflows,
+    workflow_key,
 )
+from customer_api.handlers.workflows import get_workflow
 from customer_api.ui.auth import UiDep
+from customer_api.ui.definition_view import definition_download, definition_view
 
 router = APIRouter()
 
 PAGE_SIZES = (25, 50, 100)
+# By customer, then name: the existing indexes serve it (customer name, then the customer's
+# workflows by name), so the default page of 100,000 workflows reads ~50 rows, not all of them.
+DEFAULT_SORT = "customer"
 STATES = ("active", "inactive")
 CUSTOMER_CHOICES = 2_000
 # Column headers of the list: (sort key, label); the sort key is also the column's id.
@@ -90,7 +99,7 @@ async def workflow_list(
         state=cast(Any, _choice(state, STATES)),
         trigger=cast(Any, _choice(trigger, TRIGGERS)),
     )
-    chosen_sort = cast(WorkflowIndexSort, _choice(sort, INDEX_SORTS) or "name")
+    chosen_sort = cast(WorkflowIndexSort, _choice(sort, INDEX_SORTS) or DEFAULT_SORT)
     size = _positive(page_size, 50) if _positive(page_size, 50) in PAGE_SIZES else 50
     listing = await list_all_workflows(
         session, filters, sort=chosen_sort, page=_positive(page, 1), page_size=size
@@ -101,7 +110,7 @@ async def workflow_list(
         "customer": str(customer_id) if customer_id else None,
         "state": filters.state,
         "trigger": filters.trigger,
-        "sort": None if chosen_sort == "name" else chosen_sort,
+        "sort": None if chosen_sort == DEFAULT_SORT else chosen_sort,
         "page_size": None if size == 50 else size,
     }
     return ui.templates.render(
@@ -112,6 +121,7 @@ async def workflow_list(
             "listing": listing,
             "filters": state_params,
             "sort": chosen_sort,
+            "default_sort": DEFAULT_SORT,
             "columns": COLUMNS,
             "column_labels": dict(COLUMNS),
             "customers": await customer_choices(session),
@@ -138,3 +148,55 @@ async def sync_all_status(
     return ui.templates.render(
         request, "workflows/sync_all.html", {"section": "workflows", "progress": progress}
     )
+
+
+async def _key_or_404(session: AsyncSession, workflow_id: int) -> WorkflowKey:
+    key = await workflow_key(session, workflow_id)
+    if key is None:
+        raise NotFoundError(f"Workflow {workflow_id} not found")
+    return key
+
+
+@router.get("/workflows/{workflow_id}", include_in_schema=False)
+async def workflow_page(
+    request: Request,
+    workflow_id: int,
+    ui: UiDep,
+    session: SessionDep,
+    action_type: OptionalText = None,
+    diff_from: Annotated[str | None, Query(alias="from", max_length=64)] = None,
+    diff_to: Annotated[str | None, Query(alias="to", max_length=64)] = None,
+) -> Response:
+    key = await _key_or_404(session, workflow_id)
+    workflow = await get_workflow(session, key.customer_id, key.zuora_id)
+    definition = await definition_view(
+        request,
+        session,
+        key.customer_id,
+        key.zuora_id,
+        action_type=action_type or None,
+        diff_from=diff_from or None,
+        diff_to=diff_to or None,
+    )
+    return ui.templates.render(
+        request,
+        "workflows/detail.html",
+        {
+            "section": "workflows",
+            "key": key,
+            "w": workflow,
+            "d": definition,
+            "action_type": action_type or "",
+            "triggers": TRIGGER_LABELS,
+        },
+    )
+
+
+@router.get("/workflows/{workflow_id}/definition.json", include_in_schema=False)
+async def workflow_definition_download(workflow_id: int, session: SessionDep) -> Response:
+    key = await _key_or_404(session, workflow_id)
+    try:
+        stored = await load_definition(session, key.customer_id, key.zuora_id)
+    except DefinitionNotFoundError as error:
+        raise NotFoundError(str(error)) from error
+    return definition_download(stored)
