@@ -81,6 +81,10 @@ class Stack:
                 "SYNC_ZUORA_BACKOFF_BASE_SECONDS": "0.05",
                 "SYNC_ZUORA_BACKOFF_CAP_SECONDS": "0.2",
                 "SYNC_LOCK_WAIT_SECONDS": "5",
+                # The loopback sandbox has no per-IP token limit: tests with dozens of customers
+                # must not wait on the 60/min production default (README Configuration).
+                "SYNC_ZUORA_TOKEN_REQUESTS_PER_MINUTE": "100000",
+                "ZUORA_TOKEN_REQUESTS_PER_MINUTE": "100000",
                 "API_KEYS": self.api_key,
                 "LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
