@@ -124,3 +124,23 @@ async def test_replay(client: httpx.AsyncClient, create_customer: Any, db: Db) -
     assert "succeeded" in conflict.json()["detail"]
     assert (await client.post(f"/sync-runs/{uuid.uuid4()}/replay")).status_code == 404
     assert len(await db.outbox(topics.SYNC_COMMANDS)) == 2
+
+
+async def test_unfiltered_run_list_uses_the_estimate_on_a_large_table(
+    client: httpx.AsyncClient, create_customer: Any, db: Db
+) -> None:
+    # Audit A9: every GET /sync-runs counted the whole table.
+    from sqlalchemy import text
+
+    customer = await create_customer()
+    await db.add(*(db.sync_run(customer["id"], "succeeded", minutes_ago=m) for m in (1, 2)))
+    async with db.sessions() as session, session.begin():
+        # What ANALYZE would record for a table of 2.5 million runs.
+        await session.execute(
+            text("UPDATE pg_class SET reltuples = 2500000 WHERE oid = 'sync_runs'::regclass")
+        )
+    data = (await client.get("/sync-runs", params={"page_size": 10})).json()
+    assert data["total"] == 2_500_000
+    assert len(data["items"]) == 2
+    filtered = (await client.get("/sync-runs", params={"status": "succeeded"})).json()
+    assert filtered["total"] == 2  # filtered lists are counted exactly

@@ -189,15 +189,21 @@ class WorkerRuntime:
         """Drop processed-message ids and sent outbox rows older than the retention window."""
         if self._sessions is None:
             raise RuntimeError("worker runtime not started")
-        cutoff = datetime.now(UTC) - timedelta(days=self.worker.ledger_retention_days)
+        now = datetime.now(UTC)
         async with self._sessions() as session, session.begin():
-            result = await prune_delivery_records(session, older_than=cutoff)
-        if result.processed_messages or result.sent_outbox_messages:
+            result = await prune_delivery_records(
+                session,
+                older_than=now - timedelta(days=self.worker.ledger_retention_days),
+                runs_older_than=now - timedelta(days=self.worker.sync_run_retention_days),
+                failed_runs_older_than=now - timedelta(days=self.worker.failed_run_retention_days),
+            )
+        if result.processed_messages or result.sent_outbox_messages or result.sync_runs:
             logger.info(
-                "Pruned delivery records",
+                "Pruned delivery records and old sync runs",
                 extra={
                     "processed_messages": result.processed_messages,
                     "sent_outbox_messages": result.sent_outbox_messages,
+                    "sync_runs": result.sync_runs,
                 },
             )
         return result

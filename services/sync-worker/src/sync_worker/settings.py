@@ -85,6 +85,16 @@ class WorkerSettings(BaseSettings):
     prune_interval_seconds: float = Field(
         3600.0, ge=0, description="How often the worker prunes them (0 disables)."
     )
+    sync_run_retention_days: float = Field(
+        30.0,
+        gt=0,
+        description="Keep sync runs this long (a customer's latest run is always kept).",
+    )
+    failed_run_retention_days: float = Field(
+        90.0,
+        gt=0,
+        description="Keep terminal failures (failed, deletes_blocked) this long.",
+    )
 
     @property
     def subscribers(self) -> int:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sync_messages import SyncAllCustomers, SyncCustomerWorkflows, topics
 from workflow_store.models import Customer, SyncRun
@@ -124,6 +124,8 @@ async def list_sync_runs(
         if head is None:
             raise NotFoundError(f"Customer {customer_id} not found")
         total = int(head[1])
+    elif not conditions and (estimate := await _estimated_run_count(session)) is not None:
+        total = estimate
     else:
         total = int(await session.scalar(count) or 0)
     items: list[SyncRunPublic] = []
@@ -139,6 +141,26 @@ async def list_sync_runs(
         )
         items = [_run_public(row) for row in (await session.execute(stmt)).all()]
     return Page[SyncRunPublic](items=items, total=total, page=page, page_size=page_size)
+
+
+EXACT_COUNT_UP_TO = 100_000
+"""Above this many runs the unfiltered list reports PostgreSQL's estimate as ``total``."""
+
+
+async def _estimated_run_count(session: AsyncSession) -> int | None:
+    """The planner's row estimate for ``sync_runs`` when it is large, else None (count).
+
+    Counting the whole table on every unfiltered request is a full index scan; with retention
+    the table holds millions of rows at scale. The estimate comes from the last ANALYZE.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    estimate = await session.scalar(
+        text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'sync_runs'::regclass")
+    )
+    if estimate is None or int(estimate) <= EXACT_COUNT_UP_TO:
+        return None
+    return int(estimate)
 
 
 async def get_sync_run(session: AsyncSession, run_id: uuid.UUID) -> SyncRunPublic:
