@@ -89,6 +89,32 @@ def test_noisy_libraries_are_quieted(capture: io.StringIO) -> None:
     assert [line["message"] for line in lines(capture)] == ["heartbeat failed"]
 
 
+@pytest.mark.parametrize("as_json", [True, False])
+def test_exception_text_and_tracebacks_are_redacted(as_json: bool) -> None:
+    # Audit S4/M13: exc_info was formatted after the filter ran, so it was never redacted.
+    root = logging.getLogger()
+    level = root.level
+    stream = io.StringIO()
+    handler = configure_logging("worker", json=as_json, stream=stream)
+    try:
+        try:
+            raise ConnectionError(
+                "connect to postgresql://zuora_sync:db-pass-123@db:5432/z failed; "
+                "sent Authorization: Bearer abcdefghijklmnop with client_secret=hunter2hunter2"
+            )
+        except ConnectionError:
+            logging.getLogger("x").exception("It failed")
+            logging.getLogger("x").warning("Stack", stack_info=True, extra={"url": "a"})
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    raw = stream.getvalue()
+    assert "ConnectionError" in raw and "Traceback" in raw
+    for secret in ("db-pass-123", "abcdefghijklmnop", "hunter2"):
+        assert secret not in raw
+    assert f"zuora_sync:{REDACTED}@db" in raw
+
+
 def test_text_format_is_readable_and_keeps_the_fields() -> None:
     root = logging.getLogger()
     level = root.level

@@ -53,6 +53,8 @@ _SECRET_IN_TEXT = (
         ),
         rf"\1\2{REDACTED}",
     ),
+    # The password of a URL's userinfo: postgresql://user:PASSWORD@host/db
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/\s@]*:)[^@\s/]+@"), rf"\1{REDACTED}@"),
 )
 
 # Third-party loggers that are chatty at INFO.
@@ -134,7 +136,21 @@ def _timestamp(record: logging.LogRecord) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class JsonFormatter(logging.Formatter):
+class _RedactedTracebacks(logging.Formatter):
+    """Tracebacks and stacks go through the same redaction as messages.
+
+    The filter runs before the formatter renders ``exc_info``, so exception text (a driver error
+    quoting a URL, an exception message built from a request) would otherwise pass unmasked.
+    """
+
+    def formatException(self, ei: Any) -> str:
+        return redact_text(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return redact_text(super().formatStack(stack_info))
+
+
+class JsonFormatter(_RedactedTracebacks):
     """One JSON object per record, on one line."""
 
     def __init__(self, service: str) -> None:
@@ -154,13 +170,13 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
-            payload["exception"] = record.exc_text
+            payload["exception"] = redact_text(record.exc_text)
         if record.stack_info:
             payload["stack"] = self.formatStack(record.stack_info)
         return jsonlib.dumps(payload, default=_to_json, ensure_ascii=False)
 
 
-class TextFormatter(logging.Formatter):
+class TextFormatter(_RedactedTracebacks):
     """``time LEVEL service logger: message key=value ...`` for people reading a terminal."""
 
     def __init__(self, service: str) -> None:
@@ -170,6 +186,8 @@ class TextFormatter(logging.Formatter):
         )
 
     def format(self, record: logging.LogRecord) -> str:
+        if record.exc_text:  # cached by a handler that formatted the record before this one
+            record.exc_text = redact_text(record.exc_text)
         text = super().format(record)
         fields = extra_fields(record)
         if not fields:
