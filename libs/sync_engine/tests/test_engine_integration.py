@@ -122,7 +122,7 @@ async def test_listing_failing_on_page_3_deletes_nothing(store: Store, zuora_san
         assert run.zuora_request_id  # the failed call's Zuora-Request-Id is kept
 
 
-async def test_empty_listing_is_blocked_by_the_deletion_guard_until_forced(
+async def test_empty_listing_stays_blocked_with_force_until_allow_deletes_covers_it(
     store: Store, zuora_sandbox
 ) -> None:
     tenant = zuora_sandbox.add_tenant("acme", workflow_count=40, seed=5)
@@ -139,8 +139,14 @@ async def test_empty_listing_is_blocked_by_the_deletion_guard_until_forced(
         run = await session.get(SyncRun, blocked.run_id)
         assert run is not None and run.status == "deletes_blocked" and run.blocked_deletes == 40
 
+    # force only skips coalescing: it never lifts the guard (audit D1)
     forced = await engine.sync_customer(SyncRequest(customer_id=cid, force=True))
-    assert forced.status is RunStatus.SUCCEEDED and forced.stats.deleted == 40
+    assert forced.status is RunStatus.DELETES_BLOCKED and forced.stats.deleted == 0
+    short = await engine.sync_customer(SyncRequest(customer_id=cid, allow_deletes=39))
+    assert short.status is RunStatus.DELETES_BLOCKED and short.blocked_deletes == 40
+    assert len(await stored_ids(store, cid)) == 40
+    applied = await engine.sync_customer(SyncRequest(customer_id=cid, allow_deletes=40))
+    assert applied.status is RunStatus.SUCCEEDED and applied.stats.deleted == 40
     assert await stored_ids(store, cid) == set()
 
 
@@ -148,14 +154,14 @@ async def test_guard_share_is_configurable(store: Store, zuora_sandbox) -> None:
     tenant = zuora_sandbox.add_tenant("acme", workflow_count=10, seed=6)
     cid = await store.add_customer_for(tenant)
     await store.sync_engine().sync_customer(SyncRequest(customer_id=cid))
-    for wid in sorted(tenant.workflows)[:3]:
+    for wid in sorted(tenant.workflows)[:4]:  # above the floor of 3 always-allowed deletions
         tenant.delete_workflow(wid)
     strict = await store.sync_engine(delete_guard_share=0.2).sync_customer(
         SyncRequest(customer_id=cid)
     )
     assert strict.status is RunStatus.DELETES_BLOCKED
     default = await store.sync_engine().sync_customer(SyncRequest(customer_id=cid))
-    assert default.status is RunStatus.SUCCEEDED and default.stats.deleted == 3
+    assert default.status is RunStatus.SUCCEEDED and default.stats.deleted == 4
 
 
 async def test_two_concurrent_syncs_of_one_customer_do_the_work_once(

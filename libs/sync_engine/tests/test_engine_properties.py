@@ -4,7 +4,7 @@ For random source and local states, page sizes and a fault at page k:
 - after a clean run, local == source;
 - after a failed run, no local row was removed or changed;
 - running twice equals running once (the second run writes nothing);
-- deletions never exceed the guard unless forced.
+- deletions never exceed the guard, or the operator's allow_deletes bound when given.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ async def _scenario(
     page_length: int,
     server_cap: int,
     fault_page: int | None,
-    force: bool,
+    allow: int | None,
 ) -> None:
     state = SandboxState(base_url_hint=SANDBOX_URL)
     tenant = state.add_tenant(f"t{next(_names)}")
@@ -111,7 +111,7 @@ async def _scenario(
         def expected(s: dict[int, int]) -> dict[int, str]:
             return {wid: item(wid, v)["name"] for wid, v in s.items()}
 
-        first = await engine.sync_customer(SyncRequest(customer_id=cid, force=True))
+        first = await engine.sync_customer(SyncRequest(customer_id=cid))
         assert first.status is RunStatus.SUCCEEDED
         assert await local() == expected(initial)
 
@@ -124,25 +124,27 @@ async def _scenario(
         if fault_page is not None:
             tenant.faults.fail_pages = [fault_page]
         before = await local()
-        outcome = await engine.sync_customer(SyncRequest(customer_id=cid, force=force))
+        outcome = await engine.sync_customer(SyncRequest(customer_id=cid, allow_deletes=allow))
         after = await local()
 
         if outcome.status is RunStatus.FAILED:
             assert after == before  # nothing removed, nothing changed
             tenant.faults.fail_pages = []
-            outcome = await engine.sync_customer(SyncRequest(customer_id=cid, force=force))
+            outcome = await engine.sync_customer(SyncRequest(customer_id=cid, allow_deletes=allow))
             after = await local()
         removed = set(before) - set(after)
-        if not force:
-            assert not guard.blocks(stored=len(before), to_delete=len(removed))
+        if allow is not None:
+            assert len(removed) <= allow
+        else:
+            assert not guard.blocks(stored=len(before), to_delete=len(removed), listed=len(source))
         if outcome.status is RunStatus.SUCCEEDED:
             assert after == expected(source)
         else:
-            assert outcome.status is RunStatus.DELETES_BLOCKED and not force
+            assert outcome.status is RunStatus.DELETES_BLOCKED
             assert removed == set()
             assert {k: v for k, v in after.items() if k in source} == expected(source)
 
-        again = await engine.sync_customer(SyncRequest(customer_id=cid, force=force))
+        again = await engine.sync_customer(SyncRequest(customer_id=cid, allow_deletes=allow))
         if outcome.status is RunStatus.SUCCEEDED:
             assert again.status is RunStatus.SUCCEEDED
             assert again.stats.created == again.stats.updated == again.stats.deleted == 0
@@ -162,7 +164,7 @@ async def _scenario(
     page_length=st.integers(1, 50),
     server_cap=st.sampled_from([7, 20, 50]),
     fault_page=st.none() | st.integers(1, 6),
-    force=st.booleans(),
+    allow=st.none() | st.integers(0, 90),
 )
 def test_engine_keeps_local_equal_to_source_safely(
     db_url: str,
@@ -171,6 +173,6 @@ def test_engine_keeps_local_equal_to_source_safely(
     page_length: int,
     server_cap: int,
     fault_page: int | None,
-    force: bool,
+    allow: int | None,
 ) -> None:
-    asyncio.run(_scenario(db_url, initial, source, page_length, server_cap, fault_page, force))
+    asyncio.run(_scenario(db_url, initial, source, page_length, server_cap, fault_page, allow))

@@ -37,8 +37,8 @@ NEXT = "https://rest.zuora.com/workflows?page=2&page_length=2"
         pytest.param([page([1, 2], NEXT), page([3])], [1, 2, 3], 2, id="next_page url"),
         pytest.param([page([1, 2], 2), page([3], None)], [1, 2, 3], 2, id="next_page integer"),
         pytest.param([page([1, 2], "2"), page([3], None)], [1, 2, 3], 2, id="next_page str num"),
-        pytest.param([page([], NEXT)], [], 1, id="empty first page ends"),
-        pytest.param([page([1, 2], NEXT), page([], NEXT)], [1, 2], 2, id="empty page ends"),
+        pytest.param([page([])], [], 1, id="empty tenant: one empty last page"),
+        pytest.param([page([1, 2], NEXT), page([], None)], [1, 2], 2, id="empty last page ends"),
         pytest.param(
             [page([1], NEXT), page([2], NEXT), page([3])],
             [1, 2, 3],
@@ -89,6 +89,18 @@ async def test_paging_termination(
             id="page of old ids",
         ),
         pytest.param(
+            [page([], NEXT)],
+            PaginationError,
+            "page 1 is empty but announces a next page",
+            id="empty first page with next_page",
+        ),
+        pytest.param(
+            [page([1, 2], NEXT), page([], NEXT), page([3])],
+            PaginationError,
+            "page 2 is empty but announces a next page",
+            id="empty middle page with next_page",
+        ),
+        pytest.param(
             [["not", "an", "object"]], InvalidResponseError, "not a JSON object", id="list"
         ),
         pytest.param(
@@ -120,6 +132,38 @@ async def test_paging_errors(
     async with make_client(handler=fake) as client:
         with pytest.raises(error, match=match):
             await client.list_workflows(page_length=2)
+
+
+async def test_iter_pages_hands_over_malformed_items_and_goes_on(z: Any, make_client: Any) -> None:
+    fake = z.FakeZuora()
+    bad = [
+        {"id": 3, "name": 42},
+        {"id": 2**63, "name": "too big"},
+        {"name": "no id"},
+    ]
+    fake.pages = [
+        page([1], NEXT),
+        {"data": [*bad, {"id": 4, "name": "ok"}], "pagination": {"next_page": NEXT}},
+        {"data": [{"id": 5, "name": "x"}]},
+    ]
+    async with make_client(handler=fake) as client:
+        pages = [p async for p in client.iter_pages(page_length=2)]
+    assert [[w.id for w in p.workflows] for p in pages] == [[1], [4], [5]]
+    rejected = pages[1].rejected
+    assert [r.workflow_id for r in rejected] == [3, 2**63, None]
+    assert "field 'name' is not a string" in rejected[0].reason
+    assert "field 'id' is out of range" in rejected[1].reason
+    assert "field 'id' is missing" in rejected[2].reason
+
+
+async def test_page_of_only_malformed_items_is_not_taken_for_a_repeat(
+    z: Any, make_client: Any
+) -> None:
+    fake = z.FakeZuora()
+    fake.pages = [page([1], NEXT), {"data": [{"id": 1, "name": None}]}]
+    async with make_client(handler=fake) as client:
+        pages = [p async for p in client.iter_pages(page_length=2)]
+    assert [len(p.rejected) for p in pages] == [0, 1]
 
 
 async def test_non_json_page_is_invalid(z: Any, make_client: Any) -> None:

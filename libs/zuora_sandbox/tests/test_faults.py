@@ -102,6 +102,17 @@ async def test_fail_pages(api: Api, state: SandboxState) -> None:
     assert tenant.stats.injected_errors == 2
 
 
+async def test_empty_pages_still_announce_the_next_page(api: Api, state: SandboxState) -> None:
+    tenant = state.add_tenant("acme", workflow_count=120, seed=1)
+    tenant.faults.empty_pages = [2]
+    token = await api.token(tenant)
+    body = (await api.get_with(token, "/workflows", page=2, page_length=50)).json()
+    assert body["data"] == []
+    assert body["pagination"]["next_page"].endswith("page=3&page_length=50")
+    last = (await api.get_with(token, "/workflows", page=3, page_length=50)).json()
+    assert len(last["data"]) == 20
+
+
 async def test_max_page_length_short_pages_with_next_page(api: Api, state: SandboxState) -> None:
     tenant = state.add_tenant("acme", workflow_count=237, seed=1)
     tenant.faults.max_page_length = 20

@@ -1,9 +1,18 @@
 """The sync of one customer: list its Zuora workflows, reconcile them into the store, record it.
 
+The steps of a run: list (every page, to a real last page) -> plan (outside any transaction) ->
+fetch what the plan needs (today: confirm each absence with ``GET /workflows/{id}``) -> write
+(one fenced transaction).
+
 Safety rules (ARCHITECTURE.md section 5):
-- a request already covered by a successful sync that started after it is skipped (coalescing);
-- one sync per customer at a time (advisory lock held for the whole run);
-- nothing is written unless the listing was complete; deletions go through the deletion guard;
+- a request already covered by a successful sync that started after it is skipped (coalescing),
+  unless ``force``; both instants come from PostgreSQL's clock;
+- one sync per customer at a time (advisory lock held for the whole run), and the write commits
+  only while that lock is still held (fence);
+- nothing is written unless the listing was complete; deletions go through the deletion guard
+  or the operator's explicit bound ``allow_deletes`` (honoured only for a short while after the
+  command was requested), and each absence is confirmed by Zuora (404) before its row goes;
+- an item Zuora sends that we cannot read is skipped (counted in ``errors``), never deleted;
 - inserts/updates/deletes and the run's result commit in ONE transaction;
 - every attempt leaves a `sync_runs` row, and failures are classified transient / permanent.
 """
@@ -16,10 +25,10 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -32,6 +41,9 @@ from zuora_client import (
     DeadlineExceededError,
     HostGuards,
     HostLimits,
+    NotFoundError,
+    PaginationError,
+    RejectedItem,
     RequestHook,
     Workflow,
     ZuoraClient,
@@ -42,14 +54,15 @@ from zuora_client import (
 from sync_engine.failures import (
     CustomerBusyError,
     FailureKind,
+    IncompleteListingError,
     classify_failure,
     describe_failure,
 )
 from sync_engine.hashing import content_hash
-from sync_engine.locks import customer_lock
+from sync_engine.locks import HeldLock, customer_lock, fence_write
 from sync_engine.outcome import ChangedIds, RunStatus, SyncOutcome, SyncStats
 from sync_engine.reconcile import DeletionGuard, ReconcilePlan, plan_reconciliation
-from sync_engine.rows import UPDATABLE_COLUMNS, workflow_row
+from sync_engine.rows import UPDATABLE_COLUMNS, stored_request_id, workflow_row
 from sync_engine.settings import SyncSettings
 
 logger = logging.getLogger("sync_engine")
@@ -69,15 +82,40 @@ class SyncRequest:
     reason: str = "manual"
     requested_at: datetime = field(default_factory=utcnow)
     force: bool = False
+    """Sync even if a recent successful sync covers the request (skip coalescing). It never
+    lifts the deletion guard."""
     command_id: str | None = None
     attempt: int = 1
     replay_of: uuid.UUID | None = None
+    allow_deletes: int | None = None
+    """The operator's bound for a guarded run: delete at most this many rows (more pending keeps
+    the run blocked). Honoured only within ``SyncSettings.allow_deletes_valid_seconds`` of
+    ``requested_at``."""
 
 
 @dataclass(frozen=True)
 class _Listing:
     workflows: dict[int, Workflow]
     pages: int
+    rejected: list[RejectedItem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _RunStart:
+    run_id: uuid.UUID
+    started_at: datetime  # PostgreSQL's clock, stamped before the customer was read
+    allow_deletes: int | None  # the request's bound, if still valid
+    note: str | None = None  # why the request's bound was not honoured
+
+
+@dataclass(frozen=True)
+class _Plan:
+    reconcile: ReconcilePlan
+    stored_count: int
+    confirmed_deletes: list[int] = field(default_factory=list)
+    unconfirmed: int = 0  # absences Zuora did not confirm (the item is there, or the GET failed)
+    confirm_failures: int = 0  # of which the GET failed (counted in the run's errors)
+    warnings: list[str] = field(default_factory=list)
 
 
 ClientFactory = Callable[[ZuoraCredentials], ZuoraClient]
@@ -123,7 +161,9 @@ class WorkflowSyncEngine:
         self._clock = clock
         self._on_outcome = on_outcome
         self._on_zuora_request = on_zuora_request
-        self._guard = DeletionGuard(max_share=self._settings.delete_guard_share)
+        self._guard = DeletionGuard(
+            max_share=self._settings.delete_guard_share, floor=self._settings.delete_guard_floor
+        )
         self._host_guards = HostGuards(
             HostLimits(
                 token_requests_per_minute=self._settings.zuora_token_requests_per_minute,
@@ -172,21 +212,25 @@ class WorkflowSyncEngine:
         try:
             async with customer_lock(
                 self._engine, request.customer_id, wait_seconds=self._settings.lock_wait_seconds
-            ):
-                return await self._sync_locked(request)
+            ) as lock:
+                return await self._sync_locked(request, lock)
         except CustomerBusyError as exc:
             return await self._busy(request, exc)
 
-    async def _sync_locked(self, request: SyncRequest) -> SyncOutcome:
-        # Re-read under the lock: a sync we waited for may already cover this request.
+    async def _sync_locked(self, request: SyncRequest, lock: HeldLock) -> SyncOutcome:
         async with self._sessions() as session:
+            # The run's start instant is taken (from the database clock) BEFORE the customer is
+            # read: a change committed after it is not seen by this run, so the run must not
+            # cover a request made for that change.
+            started_at = await self._db_now(session)
+            # Re-read under the lock: a sync we waited for may already cover this request.
             customer = await session.get(Customer, request.customer_id)
             if customer is None:
                 return _customer_gone(request)
             reason = self._skip_reason(customer, request)
             if reason:
                 return await self._record_skip(request, reason, coalesced=True)
-            run_id, run_started = await self._start_run_in(session, request)
+            start = await self._start_run_in(session, request, started_at)
             await session.commit()
             try:
                 creds = ZuoraCredentials(
@@ -196,119 +240,222 @@ class WorkflowSyncEngine:
                     entity_id=customer.entity_id,
                 )
             except Exception as exc:
-                return await self._record_failure(request, run_id, exc, SyncStats())
+                return await self._record_failure(request, start.run_id, exc, SyncStats())
 
         stats = SyncStats()
         try:
-            listing = await self._list_workflows(creds)
-            stats.pages = listing.pages
-            return await self._reconcile(request, run_id, run_started, listing, stats)
+            listing, plan = await self._fetch(request, creds, start, stats)
+            return await self._write(request, start, lock, listing, plan, stats)
         except Exception as exc:
-            return await self._record_failure(request, run_id, exc, stats)
+            return await self._record_failure(request, start.run_id, exc, stats)
+
+    async def _fetch(
+        self, request: SyncRequest, creds: ZuoraCredentials, start: _RunStart, stats: SyncStats
+    ) -> tuple[_Listing, _Plan]:
+        """Every Zuora call of the run: the listing, the plan, then what the plan needs."""
+        deadline = self._settings.deadline_seconds
+        # The deadline keeps a sync inside the consumer's poll interval (audit A2/A6), whatever
+        # Zuora does; it covers only the Zuora calls, so a write is never cut mid-transaction.
+        try:
+            async with asyncio.timeout(deadline) as scope, self._client_factory(creds) as client:
+                listing = await self._list_workflows(client)
+                stats.pages = listing.pages
+                plan = await self._plan(request.customer_id, listing, start)
+                plan = await self._confirm_absences(client, plan)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise DeadlineExceededError(
+                f"deadline_exceeded: the Zuora calls did not finish within the sync deadline "
+                f"of {deadline:g}s (SYNC_DEADLINE_SECONDS); nothing was stored"
+            ) from None
+        return listing, plan
 
     def _skip_reason(self, customer: Customer, request: SyncRequest) -> str | None:
         if request.force:
             return None
         if not customer.active:
             return "customer is inactive"
+        if request.reason == "credentials_changed":
+            # A sync that read the old credentials may have started after the change was
+            # requested (the event is stamped before the change commits): never coalesce it.
+            return None
         last_ok = customer.last_successful_sync_at
         if last_ok is not None and last_ok > request.requested_at:
             return f"covered by a successful sync that started at {last_ok.isoformat()}"
         return None
 
-    async def _list_workflows(self, creds: ZuoraCredentials) -> _Listing:
+    async def _list_workflows(self, client: ZuoraClient) -> _Listing:
         workflows: dict[int, Workflow] = {}
+        rejected: list[RejectedItem] = []
         pages = 0
-        deadline = self._settings.deadline_seconds
-        # The deadline keeps a sync inside the consumer's poll interval (audit A2/A6), whatever
-        # Zuora does; it covers only the listing, so a reconcile is never cut mid-transaction.
         try:
-            async with asyncio.timeout(deadline) as scope, self._client_factory(creds) as client:
-                async for page in client.iter_pages(page_length=self._settings.page_length):
-                    pages += 1
-                    for workflow in page.workflows:
-                        workflows.setdefault(workflow.id, workflow)
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            raise DeadlineExceededError(
-                f"deadline_exceeded: the Zuora listing did not finish within the sync deadline "
-                f"of {deadline:g}s (SYNC_DEADLINE_SECONDS) after {pages} pages; nothing was stored"
-            ) from None
-        return _Listing(workflows=workflows, pages=pages)
+            async for page in client.iter_pages(page_length=self._settings.page_length):
+                pages += 1
+                rejected.extend(page.rejected)
+                for workflow in page.workflows:
+                    workflows.setdefault(workflow.id, workflow)
+        except PaginationError as exc:
+            raise IncompleteListingError(f"incomplete listing: {exc}") from exc
+        return _Listing(workflows=workflows, pages=pages, rejected=rejected)
 
-    async def _reconcile(
+    async def _plan(self, customer_id: uuid.UUID, listing: _Listing, start: _RunStart) -> _Plan:
+        """Outside any transaction: what the write would do, before asking Zuora anything more.
+        (We hold the customer's lock, so no other run changes these rows meanwhile.)"""
+        listed = {wid: content_hash(wf.raw) for wid, wf in listing.workflows.items()}
+        async with self._sessions() as session:
+            stored = await self._stored_hashes(session, customer_id)
+        warnings = [f"skipped a workflow item: {item.reason}" for item in listing.rejected]
+        unreadable = [item for item in listing.rejected if item.workflow_id is None]
+        if unreadable:
+            warnings.append("no workflow deleted: an item without a readable id was skipped")
+        if start.note:
+            warnings.append(start.note)
+        plan = plan_reconciliation(
+            stored,
+            listed,
+            guard=self._guard,
+            allow_deletes=start.allow_deletes,
+            keep={item.workflow_id for item in listing.rejected if item.workflow_id is not None},
+            deletes_possible=not unreadable,
+        )
+        return _Plan(reconcile=plan, stored_count=len(stored), warnings=warnings)
+
+    async def _confirm_absences(self, client: ZuoraClient, plan: _Plan) -> _Plan:
+        """A workflow missing from one listing is deleted only when ``GET /workflows/{id}``
+        answers 404: offset paging can skip an item that moved between two page reads."""
+        candidates = plan.reconcile.to_delete
+        if not candidates:
+            return plan
+        limit = asyncio.Semaphore(self._settings.confirm_concurrency)
+
+        async def gone(workflow_id: int) -> bool | None:
+            async with limit:
+                try:
+                    await client.get_workflow(workflow_id)
+                except NotFoundError:
+                    return True
+                except ZuoraError as exc:
+                    logger.warning(
+                        "Could not confirm a workflow's absence; it is kept",
+                        extra={"zuora_id": workflow_id, "error": describe_failure(exc)},
+                    )
+                    return None
+                return False
+
+        answers = await asyncio.gather(*(gone(wid) for wid in candidates))
+        confirmed = [wid for wid, answer in zip(candidates, answers, strict=True) if answer]
+        failed = sum(1 for answer in answers if answer is None)
+        warnings = list(plan.warnings)
+        if failed:
+            warnings.append(f"kept {failed} workflow(s) whose absence Zuora did not confirm")
+        return _Plan(
+            reconcile=plan.reconcile,
+            stored_count=plan.stored_count,
+            confirmed_deletes=confirmed,
+            unconfirmed=len(candidates) - len(confirmed),
+            confirm_failures=failed,
+            warnings=warnings,
+        )
+
+    async def _write(
         self,
         request: SyncRequest,
-        run_id: uuid.UUID,
-        run_started: datetime,
+        start: _RunStart,
+        lock: HeldLock,
         listing: _Listing,
+        plan: _Plan,
         stats: SyncStats,
     ) -> SyncOutcome:
         customer_id = request.customer_id
-        listed = {wid: content_hash(wf.raw) for wid, wf in listing.workflows.items()}
+        reconcile = plan.reconcile
         async with self._sessions() as session, session.begin():
-            stored = await self._stored_hashes(session, customer_id)
-            plan = plan_reconciliation(stored, listed, guard=self._guard, force=request.force)
-            now = self._clock()
+            await fence_write(session, lock)
+            # Hold the customer row (FOR SHARE) so it cannot be deleted under the write; if it
+            # is already gone, its rows and runs went with it (ON DELETE CASCADE).
+            customer = await session.scalar(
+                select(Customer).where(Customer.id == customer_id).with_for_update(read=True)
+            )
+            if customer is None:
+                return _customer_gone(request)
+            now = await self._db_now(session)
             rows = [
-                workflow_row(customer_id, listing.workflows[wid], listed[wid], now)
-                for wid in (*plan.to_insert, *plan.to_update)
+                workflow_row(
+                    customer_id,
+                    listing.workflows[wid],
+                    content_hash(listing.workflows[wid].raw),
+                    now,
+                )
+                for wid in (*reconcile.to_insert, *reconcile.to_update)
             ]
             if rows:
                 await session.execute(self._upsert_statement(session), rows)
-            for start in range(0, len(plan.to_delete), _DELETE_CHUNK):
-                chunk = plan.to_delete[start : start + _DELETE_CHUNK]
+            deletes = plan.confirmed_deletes
+            for first in range(0, len(deletes), _DELETE_CHUNK):
+                chunk = deletes[first : first + _DELETE_CHUNK]
                 await session.execute(
                     delete(StoredWorkflow).where(
                         StoredWorkflow.customer_id == customer_id,
                         StoredWorkflow.zuora_id.in_(chunk),
                     )
                 )
-            stats.created = len(plan.to_insert)
-            stats.updated = len(plan.to_update)
-            stats.deleted = len(plan.to_delete)
-            stats.unchanged = plan.unchanged
-            stats.total = len(listed)
-            outcome = self._outcome_of(request, run_id, plan, stats, stored_count=len(stored))
-            await self._finish_run(session, run_id, outcome, now)
-            customer = await session.get(Customer, customer_id)
-            if customer is not None:
-                customer.last_sync_at = now
-                customer.last_sync_status = outcome.status.value
-                customer.credential_status = "valid"
-                if outcome.status is RunStatus.SUCCEEDED:
-                    customer.last_successful_sync_at = run_started
-                    customer.last_sync_error = None
-                else:
-                    customer.last_sync_error = outcome.error_message
+            stats.created = len(reconcile.to_insert)
+            stats.updated = len(reconcile.to_update)
+            stats.deleted = len(deletes)
+            stats.unchanged = reconcile.unchanged
+            stats.total = len(listing.workflows)
+            stats.errors = len(listing.rejected) + plan.confirm_failures
+            outcome = self._outcome_of(request, start.run_id, plan, stats)
+            await self._finish_run(session, start.run_id, outcome, now)
+            customer.last_sync_at = now
+            customer.last_sync_status = outcome.status.value
+            customer.credential_status = "valid"
+            if outcome.status is RunStatus.SUCCEEDED:
+                customer.last_successful_sync_at = start.started_at
+                customer.last_sync_error = None
+            else:
+                customer.last_sync_error = outcome.error_message
+        for warning in plan.warnings:
+            logger.warning(
+                "Workflow sync warning",
+                extra={
+                    "customer_id": str(customer_id),
+                    "run_id": str(start.run_id),
+                    "warning": warning,
+                },
+            )
         return outcome
 
     def _outcome_of(
-        self,
-        request: SyncRequest,
-        run_id: uuid.UUID,
-        plan: ReconcilePlan,
-        stats: SyncStats,
-        *,
-        stored_count: int,
+        self, request: SyncRequest, run_id: uuid.UUID, plan: _Plan, stats: SyncStats
     ) -> SyncOutcome:
+        reconcile = plan.reconcile
         changes = ChangedIds(
-            created=list(plan.to_insert), updated=list(plan.to_update), deleted=list(plan.to_delete)
+            created=list(reconcile.to_insert),
+            updated=list(reconcile.to_update),
+            deleted=list(plan.confirmed_deletes),
         )
-        if plan.deletes_blocked:
-            would_delete = stored_count - (stats.total - stats.created)
+        warning = "; ".join(plan.warnings) if plan.warnings else None
+        if reconcile.deletes_blocked:
+            pending = reconcile.pending_deletes
+            bound = (
+                f"more than allow_deletes={request.allow_deletes}"
+                if request.allow_deletes is not None and warning is None
+                else "over the deletion guard"
+            )
+            message = (
+                f"deletion guard: the listing would delete {pending} of {plan.stored_count} "
+                f"stored workflows ({bound}); nothing was deleted - replay this run with "
+                f"allow_deletes={pending} to apply"
+            )
             return SyncOutcome(
                 customer_id=request.customer_id,
                 status=RunStatus.DELETES_BLOCKED,
                 run_id=run_id,
                 stats=stats,
                 changes=changes,
-                blocked_deletes=would_delete,
-                error_message=(
-                    f"deletion guard: the listing would delete {would_delete} of {stored_count} "
-                    "stored workflows; nothing was deleted - re-run with force to apply"
-                ),
+                blocked_deletes=pending,
+                error_message=f"{message}; {warning}" if warning else message,
             )
         return SyncOutcome(
             customer_id=request.customer_id,
@@ -316,6 +463,7 @@ class WorkflowSyncEngine:
             run_id=run_id,
             stats=stats,
             changes=changes,
+            error_message=warning,
         )
 
     @staticmethod
@@ -342,10 +490,34 @@ class WorkflowSyncEngine:
 
     # -- run bookkeeping -------------------------------------------------------------------------
 
+    async def _db_now(self, session: AsyncSession) -> datetime:
+        """The database's clock (one clock for every worker); the injected clock on SQLite."""
+        bind = session.bind
+        if bind is not None and bind.dialect.name == "postgresql":
+            value = await session.scalar(text("SELECT clock_timestamp()"))
+            if isinstance(value, datetime):
+                return value.astimezone(UTC)
+        return self._clock()
+
+    def _valid_allow_deletes(
+        self, request: SyncRequest, started_at: datetime
+    ) -> tuple[int | None, str | None]:
+        """The request's bound if it is still fresh; a redelivered or replayed old command
+        must never delete days later."""
+        if request.allow_deletes is None:
+            return None, None
+        window = timedelta(seconds=self._settings.allow_deletes_valid_seconds)
+        if started_at - request.requested_at > window:
+            return None, (
+                f"allow_deletes={request.allow_deletes} ignored: the command was requested at "
+                f"{request.requested_at.isoformat()}, more than "
+                f"{self._settings.allow_deletes_valid_seconds:.0f} s ago"
+            )
+        return request.allow_deletes, None
+
     async def _start_run_in(
-        self, session: AsyncSession, request: SyncRequest
-    ) -> tuple[uuid.UUID, datetime]:
-        now = self._clock()
+        self, session: AsyncSession, request: SyncRequest, now: datetime
+    ) -> _RunStart:
         # We hold the customer's lock, so a run still marked running was left by a process that
         # died mid-sync (its lock went with its connection): close it for the record.
         await session.execute(
@@ -374,7 +546,8 @@ class WorkflowSyncEngine:
         )
         session.add(run)
         await session.flush()
-        return run.id, run.started_at
+        allow_deletes, note = self._valid_allow_deletes(request, now)
+        return _RunStart(run.id, run.started_at, allow_deletes, note)
 
     async def _finish_run(
         self, session: AsyncSession, run_id: uuid.UUID, outcome: SyncOutcome, now: datetime
@@ -399,9 +572,9 @@ class WorkflowSyncEngine:
     async def _record_skip(
         self, request: SyncRequest, reason: str, *, coalesced: bool = False
     ) -> SyncOutcome:
-        now = self._clock()
         run_id = uuid.uuid4()
         async with self._sessions() as session, session.begin():
+            now = await self._db_now(session)
             session.add(
                 SyncRun(
                     id=run_id,
@@ -476,12 +649,12 @@ class WorkflowSyncEngine:
         if kind is FailureKind.PERMANENT and not isinstance(exc, ZuoraError):
             logger.error("Unexpected sync error", exc_info=exc)
         try:
-            now = self._clock()
             async with self._sessions() as session, session.begin():
+                now = await self._db_now(session)
                 await self._finish_run(session, run_id, outcome, now)
                 run = await session.get(SyncRun, run_id)
                 if run is not None and isinstance(exc, ZuoraError):
-                    run.zuora_request_id = exc.request_id
+                    run.zuora_request_id = stored_request_id(exc.request_id)
                 customer = await session.get(Customer, request.customer_id)
                 if customer is not None:
                     customer.last_sync_at = now

@@ -19,14 +19,24 @@ class CustomerBusyError(Exception):
     """Another engine holds this customer's lock and did not finish within the wait."""
 
 
+class CustomerLockLostError(Exception):
+    """The run's customer lock ended before its write (the lock's connection dropped)."""
+
+
+class IncompleteListingError(Exception):
+    """The listing did not end on a real last page; nothing may be deleted or marked synced."""
+
+
 def classify_failure(exc: BaseException) -> FailureKind:
+    if isinstance(exc, IncompleteListingError):  # a glitch of one listing: the next may end
+        return FailureKind.TRANSIENT
     if isinstance(exc, ZuoraError):
         return FailureKind.TRANSIENT if exc.retryable else FailureKind.PERMANENT
     if isinstance(exc, SecretDecryptionError):
         # During a key rollout a worker may not have the newest key yet (deploy/README.md): a
         # retry on an updated worker can succeed; the attempt limit still ends a key that is gone.
         return FailureKind.TRANSIENT
-    if isinstance(exc, CustomerBusyError):
+    if isinstance(exc, CustomerBusyError | CustomerLockLostError):
         return FailureKind.TRANSIENT
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | ConnectionError):
         return FailureKind.TRANSIENT

@@ -15,6 +15,22 @@ class SyncSettings(BaseSettings):
         le=1.0,
         description="Largest share of a customer's workflows one run may delete.",
     )
+    delete_guard_floor: int = Field(
+        3,
+        ge=0,
+        description="Deletions one run may always make, whatever the share (small customers).",
+    )
+    allow_deletes_valid_seconds: float = Field(
+        900.0,
+        gt=0,
+        description=(
+            "How long after its requested_at a command's allow_deletes is honoured; an older "
+            "(redelivered, replayed) command syncs under the normal deletion guard."
+        ),
+    )
+    confirm_concurrency: int = Field(
+        8, ge=1, le=32, description="GET /workflows/{id} calls in flight to confirm absences."
+    )
     page_length: int = Field(50, ge=1, le=50, description="Zuora page size (Zuora caps it at 50).")
     lock_wait_seconds: float = Field(
         10.0, ge=0.0, description="How long a sync waits for another sync of the same customer."

@@ -18,6 +18,9 @@ SyncReason = Literal[
     "created", "credentials_changed", "reactivated", "manual", "hourly", "nightly", "cli", "replay"
 ]
 
+# Largest allow_deletes a command may carry (a bound, not "unbounded" by another name).
+MAX_ALLOW_DELETES = 1_000_000
+
 # Namespace for deterministic ids: the same logical command always gets the same id.
 _ID_NAMESPACE = uuid.UUID("6f1c2a52-3d0e-4c55-9a57-5b0f0e3c9b11")
 
@@ -98,8 +101,20 @@ class SyncCustomerWorkflows(Message):
         default_factory=_now,
         description="A successful sync that started after this instant makes the command a no-op.",
     )
-    force: bool = Field(False, description="Skip coalescing and override the deletion guard.")
+    force: bool = Field(
+        False,
+        description="Sync even if a recent successful sync covers the request (skip coalescing)."
+        " Never lifts the deletion guard.",
+    )
     replay_of: uuid.UUID | None = Field(None, description="The failed run this command replays.")
+    allow_deletes: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_ALLOW_DELETES,
+        description="One customer only: a run the deletion guard blocks may delete at most this"
+        " many rows (more pending keeps it blocked). Honoured only shortly after requested_at"
+        " (SYNC_ALLOW_DELETES_VALID_SECONDS), so a redelivered old command never deletes.",
+    )
 
 
 class SyncAllCustomers(Message):
@@ -107,7 +122,7 @@ class SyncAllCustomers(Message):
     reason: SyncReason = Field(description="hourly / nightly / manual / cli.")
     slot: str = Field(description="The schedule slot (e.g. 2026-11-29T02:00Z) or a request id.")
     requested_at: AwareDatetime = Field(default_factory=_now)
-    force: bool = False
+    force: bool = Field(False, description="Skip coalescing for every customer (never the guard).")
 
     @classmethod
     def for_slot(cls, reason: SyncReason, slot: str, *, force: bool = False) -> SyncAllCustomers:

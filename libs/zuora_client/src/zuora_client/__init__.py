@@ -34,7 +34,15 @@ from ._guards import (
     default_host_guards,
 )
 from ._hosts import OFFICIAL_BASE_URLS, check_base_url
-from ._models import Workflow, WorkflowPage, WorkflowVersion, ZuoraCredentials, parse_timestamp
+from ._models import (
+    MAX_WORKFLOW_ID,
+    RejectedItem,
+    Workflow,
+    WorkflowPage,
+    WorkflowVersion,
+    ZuoraCredentials,
+    parse_timestamp,
+)
 from ._paging import MAX_PAGE_LENGTH
 from ._retry import MAX_RETRY_AFTER_SECONDS, RETRYABLE_STATUSES, RetryPolicy, retry_after_seconds
 from ._transport import (
@@ -50,6 +58,7 @@ __all__ = [
     "DEFAULT_REQUEST_DEADLINE",
     "MAX_PAGE_LENGTH",
     "MAX_RETRY_AFTER_SECONDS",
+    "MAX_WORKFLOW_ID",
     "OFFICIAL_BASE_URLS",
     "RETRYABLE_STATUSES",
     "USER_AGENT",
@@ -69,6 +78,7 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RejectedItem",
     "RequestEvent",
     "RequestHook",
     "ResponseTooLargeError",

@@ -166,8 +166,11 @@ class ZuoraClient:
             yield page
 
     async def iter_workflows(self, page_length: int = 50) -> AsyncIterator[Workflow]:
-        """Every workflow of the tenant, each id once."""
+        """Every workflow of the tenant, each id once; an item that cannot be parsed raises
+        InvalidResponseError (``iter_pages`` hands such items over in ``rejected`` instead)."""
         async for page in self.iter_pages(page_length):
+            if page.rejected:
+                raise InvalidResponseError(page.rejected[0].reason)
             for workflow in page.workflows:
                 yield workflow
 

@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ._errors import InvalidResponseError
 
+# Zuora ids are signed 64-bit integers; anything larger cannot be a real id (nor be stored).
+MAX_WORKFLOW_ID = 2**63 - 1
+
 
 class ZuoraCredentials(BaseModel):
     """One tenant's OAuth client. ``client_secret`` is a SecretStr (a plain str is accepted);
@@ -69,6 +72,8 @@ class Workflow(BaseModel):
         p = _FieldReader(item, where)
         workflow_id = p.integer("id", required=True)
         assert workflow_id is not None
+        if not 0 <= workflow_id <= MAX_WORKFLOW_ID:
+            raise InvalidResponseError(f"{where}: field 'id' is out of range ({workflow_id})")
         name = p.string("name", required=True)
         assert name is not None
         interval = p.string("interval")
@@ -91,13 +96,24 @@ class Workflow(BaseModel):
 
 
 @dataclass(frozen=True)
+class RejectedItem:
+    """One item of a page that could not be parsed. ``workflow_id`` is its id when that much
+    was readable as an integer (any size), else None; ``reason`` names the item and the field."""
+
+    workflow_id: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class WorkflowPage:
     """One page of a listing: ``number`` (from 1), the workflows whose id is new in this
-    listing, and ``item_count``, the number of items the page carried (duplicates included)."""
+    listing, ``item_count``, the number of items the page carried (duplicates included), and
+    ``rejected``, the items that could not be parsed (the listing goes on without them)."""
 
     number: int
     workflows: list[Workflow] = field(default_factory=list)
     item_count: int = 0
+    rejected: list[RejectedItem] = field(default_factory=list)
 
 
 def _parse_version(item: dict[str, Any], where: str) -> WorkflowVersion | None:

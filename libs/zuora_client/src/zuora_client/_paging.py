@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import InvalidResponseError, PaginationError
-from ._models import Workflow, WorkflowPage
+from ._models import RejectedItem, Workflow, WorkflowPage
 
 MAX_PAGE_LENGTH = 50
 
@@ -42,7 +42,13 @@ def has_next_page(body: dict[str, Any], page: int) -> bool:
 
 @dataclass
 class Listing:
-    """State of one listing: the ids seen so far and the page to fetch next."""
+    """State of one listing: the ids seen so far and the page to fetch next.
+
+    A listing is complete only when it ends on a real last page: a page without a next page.
+    Anything else - an empty page that still announces a next page, a page adding no new id,
+    running into ``max_pages`` - raises PaginationError, because the caller deletes what a
+    complete listing lacks.
+    """
 
     max_pages: int
     page: int = 1
@@ -50,32 +56,54 @@ class Listing:
     done: bool = False
 
     def accept(self, body: Any) -> WorkflowPage:
-        """Parse the body of page ``self.page`` and advance. Raises on a malformed body, on a
-        page adding no new id, and when another page would exceed ``max_pages``."""
+        """Parse the body of page ``self.page`` and advance. Raises on a malformed body, on an
+        empty page announcing a next page, on a page adding no new id, and when another page
+        would exceed ``max_pages``. A malformed *item* does not raise: it is returned in
+        ``rejected`` (the caller decides; ``ZuoraClient.list_workflows`` raises on it)."""
         number = self.page
         if not isinstance(body, dict):
             raise InvalidResponseError(f"page {number}: response body is not a JSON object")
         data = body.get("data")
         if not isinstance(data, list):
             raise InvalidResponseError(f"page {number}: 'data' is not a list")
-        items = [
-            Workflow.from_api(item, where=f"workflow item {index} on page {number}")
-            for index, item in enumerate(data)
-        ]
+        more = has_next_page(body, number)
+        if not data and more:
+            raise PaginationError(
+                f"page {number} is empty but announces a next page: the listing is incomplete"
+            )
         new: list[Workflow] = []
-        for workflow in items:
+        rejected: list[RejectedItem] = []
+        known_ids = 0
+        for index, item in enumerate(data):
+            where = f"workflow item {index} on page {number}"
+            try:
+                workflow = Workflow.from_api(item, where=where)
+            except InvalidResponseError as exc:
+                rejected.append(RejectedItem(workflow_id=_readable_id(item), reason=str(exc)))
+                continue
+            known_ids += 1
             if workflow.id not in self.seen:
                 self.seen.add(workflow.id)
                 new.append(workflow)
-        if items and not new:
+        if known_ids and not new and not rejected:
             raise PaginationError(
-                f"page {number} added no new workflow id ({len(items)} items, all seen before): "
+                f"page {number} added no new workflow id ({len(data)} items, all seen before): "
                 "the server is repeating pages"
             )
-        if not items or not has_next_page(body, number):
+        if not more:
             self.done = True
         elif number >= self.max_pages:
             raise PaginationError(f"listing did not end within max_pages={self.max_pages} pages")
         else:
             self.page = number + 1
-        return WorkflowPage(number=number, workflows=new, item_count=len(items))
+        return WorkflowPage(number=number, workflows=new, item_count=len(data), rejected=rejected)
+
+
+def _readable_id(item: Any) -> int | None:
+    """The id of an item that failed to parse, when it is an integer at all (of any size)."""
+    value = item.get("id") if isinstance(item, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None

@@ -346,6 +346,8 @@ def create_app(state: SandboxState) -> Starlette:
         if faults.repeat_previous_page and page > 1:
             start, end = max(0, start - size), start
         parts = [text for i in ids[start:end] if (text := tenant.item_json(i)) is not None]
+        if page in faults.empty_pages:
+            parts = []
         pagination: dict[str, Any] = {"page": page, "page_length": len(parts)}
         if has_more:
             base = state.base_url_hint or str(request.base_url).rstrip("/")

@@ -58,6 +58,9 @@ class Faults:
     max_page_length: int = 50
     #: These page numbers of ``GET /workflows`` always answer 500.
     fail_pages: list[int] = field(default_factory=list)
+    #: These page numbers of ``GET /workflows`` answer 200 with no items, yet still announce the
+    #: next page when there is one (a glitch that must not end the listing "cleanly").
+    empty_pages: list[int] = field(default_factory=list)
     #: Broken server: every page > 1 is answered with the previous page's items.
     repeat_previous_page: bool = False
     #: Pages > 1 start this many items earlier than they should, so items repeat across pages (as if
@@ -171,7 +174,7 @@ _FLOATS = {
 }
 _INTS = {"rate_limit_reset", "max_page_length", "page_overlap", "oversize_body_bytes"}
 _STRS = {"error_body", "last_page_next_page", "oversize_page_length"}
-_INT_LISTS = {"error_statuses", "fail_pages"}
+_INT_LISTS = {"error_statuses", "fail_pages", "empty_pages"}
 
 
 def _is_num(value: object) -> bool:

@@ -188,6 +188,7 @@ class SyncCommandHandler:
                 reason=command.reason,
                 requested_at=command.requested_at,
                 force=command.force,
+                allow_deletes=command.allow_deletes,
                 command_id=command.id,
                 attempt=attempt,
                 replay_of=command.replay_of,
