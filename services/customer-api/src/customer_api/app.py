@@ -18,6 +18,7 @@ from customer_api import __version__
 from customer_api.auth import OPEN_PATHS, ApiKeyAuthMiddleware, ApiKeyVerifier
 from customer_api.credentials import CredentialsChecker, ZuoraCredentialsChecker
 from customer_api.handlers.customers import CustomerPolicy
+from customer_api.handlers.workflow_pages import WorkflowPages, conninfo_for
 from customer_api.problems import (
     FieldError,
     Problem,
@@ -79,8 +80,11 @@ def build_runtime(settings: ApiSettings, checker: CredentialsChecker | None = No
             max_attempts=settings.outbox_max_attempts,
             on_parked=lambda topic: metrics.outbox_parked.labels(topic=topic).inc(),
         )
+    conninfo = conninfo_for(settings.database_url)
+    pages = None if conninfo is None else WorkflowPages(conninfo, max_size=settings.read_pool_size)
     return Runtime(
         settings=settings,
+        workflow_pages=pages,
         engine=engine,
         session_factory=session_factory,
         policy=policy,

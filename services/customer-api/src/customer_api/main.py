@@ -34,6 +34,10 @@ def main() -> None:
             log_level=settings.log_level.lower(),
             log_config=None,
             proxy_headers=True,
+            # uvicorn kills a worker that does not answer its supervisor's ping within this
+            # time; the default (5 s) is shorter than an import-heavy start on 2 busy cores,
+            # which then restarts workers for ever.
+            timeout_worker_healthcheck=60,
         )
         return
     uvicorn.run(

@@ -14,6 +14,7 @@ from observability.metrics import ApiMetrics
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from customer_api.handlers.customers import CustomerPolicy
+from customer_api.handlers.workflow_pages import WorkflowPages
 from customer_api.metrics import MetricsRefresher
 from customer_api.settings import ApiSettings
 
@@ -32,6 +33,7 @@ class Runtime:
     policy: CustomerPolicy
     relay: OutboxRelay | None = None
     publisher: KafkaPublisher | None = None
+    workflow_pages: WorkflowPages | None = None  # PostgreSQL only: the list route's fast path
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     metrics_refresher: MetricsRefresher = field(default_factory=MetricsRefresher)
     _stop: asyncio.Event | None = field(default=None, repr=False)
@@ -42,7 +44,10 @@ class Runtime:
             self.relay.wake()
 
     async def start(self) -> None:
-        """Start the outbox relay in the background (never fails because Kafka is down)."""
+        """Open the read pool; start the outbox relay in the background (never fails because
+        Kafka is down)."""
+        if self.workflow_pages is not None:
+            await self.workflow_pages.open()
         if self.relay is None or self._task is not None:
             return
         self._stop = asyncio.Event()
@@ -98,4 +103,6 @@ class Runtime:
             self._task = None
         if self.publisher is not None:
             await self.publisher.close()
+        if self.workflow_pages is not None:
+            await self.workflow_pages.close()
         await self.engine.dispose()

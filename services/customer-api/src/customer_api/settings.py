@@ -48,6 +48,14 @@ class ApiSettings(StoreSettings):
         validation_alias="API_WORKERS",
         description="uvicorn worker processes (the read API is CPU-bound: about one per core).",
     )
+    read_pool_size: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        validation_alias="API_READ_POOL_SIZE",
+        description="PostgreSQL connections per API process for the workflow-list fast path "
+        "(autocommit, prepared statements), on top of the SQLAlchemy pool.",
+    )
     outbox_relay_enabled: bool = Field(
         default=True,
         validation_alias="OUTBOX_RELAY_ENABLED",
