@@ -16,6 +16,8 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from workflow_store.models import Customer, StoredWorkflow
 
+from customer_api.handlers.workflows import TRIGGER_COLUMNS
+
 __all__ = [
     "INDEX_SORTS",
     "TRIGGERS",
@@ -41,11 +43,6 @@ WorkflowState = Literal["active", "inactive"]
 WorkflowTriggerName = Literal["callout", "ondemand", "scheduled"]
 TRIGGERS: tuple[str, ...] = get_args(WorkflowTriggerName)
 
-_TRIGGER_COLUMNS = {
-    "callout": W.callout_trigger,
-    "ondemand": W.ondemand_trigger,
-    "scheduled": W.scheduled_trigger,
-}
 _SORT_COLUMNS: dict[str, Any] = {
     "name": W.name,
     "customer": C.name,
@@ -76,7 +73,7 @@ class WorkflowIndexFilters:
         if self.state is not None:
             conditions.append(func.lower(W.status) == self.state)
         if self.trigger is not None:
-            conditions.append(_TRIGGER_COLUMNS[self.trigger].is_(True))
+            conditions.append(TRIGGER_COLUMNS[self.trigger].is_(True))
         return conditions
 
 
