@@ -86,6 +86,17 @@ def ratios(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def cpu_costs(s: dict[str, Any]) -> dict[str, float | None]:
+    """Worker CPU per customer and per 1,000 workflows of one sync-all scenario (issue 13)."""
+    cpu_ms = s["worker_cpu_s_total"] * 1000
+    return {
+        "worker_cpu_ms_per_customer": round(cpu_ms / s["customers"], 1) if s["customers"] else None,
+        "worker_cpu_ms_per_1000_workflows": (
+            round(cpu_ms * 1000 / s["workflows"], 1) if s["workflows"] else None
+        ),
+    }
+
+
 def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     """(target, goal, measured, met)"""
     rows: list[tuple[str, str, str, bool | None]] = []
@@ -127,8 +138,22 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                 bool(s3["rows_equal_changes"]),
             )
         )
+    for key, label, goal in (
+        ("s1_sync_all", "Worker CPU per customer, first sync", 15.0),
+        ("s2_no_change", "Worker CPU per customer, no-change re-sync", 8.0),
+    ):
+        if r.get(key):
+            v = cpu_costs(r[key])["worker_cpu_ms_per_customer"]
+            rows.append((label, f"<= {goal:.0f} ms", f"{v} ms", v is not None and v <= goal))
     if s4:
         rows.append(("Scenario 4 p95", "<= 2 s", f"{s4['p95_s']} s", s4["p95_s"] <= 2))
+    ceiling = r.get("s5_read_ceiling")
+    if ceiling and ceiling.get("share_of_ceiling") is not None:
+        share, p99 = ceiling["share_of_ceiling"], ceiling["api"]["p99_ms"]
+        rows.append(
+            ("Read API req/s / pgbench ceiling (wrk, 16 conn.)", ">= 0.5", f"{share}", share >= 0.5)
+        )
+        rows.append(("Read API p99 at 16 connections (wrk)", "<= 20 ms", f"{p99} ms", p99 <= 20))
     if s5:
         fr = s5["fixed_rate"]
         ok = (
@@ -183,9 +208,9 @@ def markdown(r: dict[str, Any]) -> str:
     lines += ["", "## Sync-all scenarios", ""]
     lines += [
         "| scenario | customers | workflows | wall s | workflows/s | Zuora pages | token calls "
-        "| rows ins/upd/del | worker CPU s | peak RSS MB (max worker) | PostgreSQL CPU s "
-        "| load avg (1 min) at end |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| rows ins/upd/del | worker CPU s | worker CPU ms / customer | worker CPU ms / 1,000 "
+        "workflows | peak RSS MB (max worker) | PostgreSQL CPU s | load avg (1 min) at end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, label in (
         ("s1_sync_all", "1 sync-all"),
@@ -200,6 +225,8 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {label} | {s['customers']} | {s['workflows']} | {s['wall_s']} | "
             f"{s['workflows_per_s']} | {s['zuora_pages']} | {s['zuora_token_requests']} | "
             f"{w['inserted']}/{w['updated']}/{w['deleted']} | {s['worker_cpu_s_total']} | "
+            f"{cpu_costs(s)['worker_cpu_ms_per_customer']} | "
+            f"{cpu_costs(s)['worker_cpu_ms_per_1000_workflows']} | "
             f"{s['worker_peak_rss_mb_max']} | {s['postgres_cpu_s']} | "
             f"{s.get('load_avg_1m_at_end', '-')} |"
         )
@@ -263,6 +290,21 @@ def markdown(r: dict[str, Any]) -> str:
                 f"| {desc} | {x['requests']} | {x['req_per_s']} | {x['p50_ms']} | {x['p95_ms']} "
                 f"| {x['p99_ms']} | {x['max_ms']} | {x['errors']} | {x.get('dropped', 0)} |"
             )
+    ceiling = r.get("s5_read_ceiling")
+    if ceiling:
+        api, pg = ceiling["api"], ceiling["pgbench_same_sql"]
+        lines += [
+            "",
+            "## Read API against the database's ceiling (same SQL, same run)",
+            "",
+            f"Page of {ceiling['page_size']} of a {ceiling['workflows']}-workflow customer, "
+            f"{ceiling['api_workers']} API process(es). `wrk` at {api['connections']} "
+            f"connections: **{api['req_per_s']} req/s**, p50 {api['p50_ms']} ms, p90 "
+            f"{api['p90_ms']} ms, p99 **{api['p99_ms']} ms**, non-2xx {api['non_2xx']}; API CPU "
+            f"**{api['api_cpu_ms_per_request']} ms per request**. `pgbench` of the SQL the API "
+            f"sends, {pg['clients']} clients: **{pg['tps']:.0f} queries/s**. Share of the "
+            f"ceiling: **{ceiling['share_of_ceiling']}**.",
+        ]
     sc = r.get("s6_scaling")
     if sc:
         lines += [

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import read_api, report
 from bench.baseline import run_baseline
 from bench.floor import run_floor
 from bench.profile_sync import profile_sync
@@ -273,6 +273,18 @@ async def _read_scenarios(
     )
     print(f"  open loop at {cfg.load_rate:.0f} req/s: {rate}", flush=True)
     results["s5_read_api"] = {"closed_loop": closed, "fixed_rate": rate}
+    print("scenario 5b: read API (wrk) against pgbench of the same SQL")
+    try:
+        results["s5_read_ceiling"] = await asyncio.to_thread(
+            read_api.measure,
+            workflows=cfg.reader_workflows,
+            seconds=10 if cfg.name == "full" else 3,
+            api_workers=int(os.environ.get("BENCH_API_WORKERS", "2")),
+        )
+        print(f"  {results['s5_read_ceiling']}", flush=True)
+    except Exception as exc:  # wrk / pgbench missing, or a failed start: report, keep the rest
+        cfg.notes.append(f"scenario 5b failed: {exc!r}"[:1000])
+        print(f"  scenario 5b FAILED: {exc!r}", flush=True)
 
 
 def _point(r: dict[str, Any]) -> dict[str, Any]:
