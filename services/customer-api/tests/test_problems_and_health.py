@@ -149,3 +149,19 @@ async def test_readyz_ok_with_database(anon: httpx.AsyncClient) -> None:
     response = await anon.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_several_api_workers_are_refused_on_sqlite(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: object
+) -> None:
+    # Audit M3: each API process runs an outbox relay; on SQLite nothing makes them take turns.
+    from customer_api import main as api_main
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    monkeypatch.setenv("API_WORKERS", "2")
+    monkeypatch.setenv("APP_ENV", "development")
+    monkeypatch.setenv("DEV_DATA_DIR", str(tmp_path))
+    with pytest.raises(SystemExit) as exited:
+        api_main.main()
+    assert exited.value.code == 2
+    assert "API_WORKERS > 1 needs PostgreSQL" in capsys.readouterr().err

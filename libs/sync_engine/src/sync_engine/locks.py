@@ -7,8 +7,8 @@ reaping idle TCP); the server then frees the lock and another worker may take it
 transaction checks, inside itself, that the backend we locked with still holds the lock
 (:func:`fence_write`), and serialises with any other writer of the customer through a transaction
 lock in a second key space: a run that lost its lock cannot commit.
-SQLite (embedded single-node runs): an in-process asyncio lock per customer is enough, since the
-embedded stack runs a single sync worker.
+SQLite (embedded single-node runs): an in-process asyncio lock per customer, plus a lock file
+(:mod:`sync_engine.file_locks`) against other processes on the same database file.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from sync_engine.failures import CustomerBusyError, CustomerLockLostError
+from sync_engine.file_locks import sqlite_customer_file_lock
 
 logger = logging.getLogger("sync_engine")
 
@@ -63,7 +64,10 @@ async def customer_lock(
         async with _advisory_lock(engine, customer_id, wait_seconds=wait_seconds) as held:
             yield held
     else:
-        async with _in_process_lock(customer_id, wait_seconds=wait_seconds):
+        async with (
+            _in_process_lock(customer_id, wait_seconds=wait_seconds),
+            sqlite_customer_file_lock(engine, customer_id, wait_seconds=wait_seconds),
+        ):
             yield HeldLock(customer_id)
 
 

@@ -18,6 +18,7 @@ def main() -> None:
     settings = ApiSettings()
     configure_logging("customer-api", level=settings.log_level)
     try:
+        settings.check_process_model()
         app = create_app(settings)
     except ConfigurationError as exc:
         print(f"customer-api: configuration error: {exc}", file=sys.stderr)  # noqa: T201

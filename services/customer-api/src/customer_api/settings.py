@@ -131,6 +131,17 @@ class ApiSettings(StoreSettings):
         description="Kafka connection settings, read from the KAFKA_* variables.",
     )
 
+    def check_process_model(self) -> None:
+        """Refuse ``API_WORKERS > 1`` on SQLite (a ``ConfigurationError``).
+
+        Several processes would each run an outbox relay, and SQLite has no advisory lock to
+        make them take turns: duplicates and interleaved order.
+        """
+        if self.api_workers > 1 and self.database_url.startswith("sqlite"):
+            raise ConfigurationError(
+                "API_WORKERS > 1 needs PostgreSQL: with SQLite run one API process"
+            )
+
     def api_key_hashes(self) -> tuple[bytes, ...]:
         """SHA-256 hashes of the accepted API keys.
 
