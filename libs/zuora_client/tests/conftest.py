@@ -230,7 +230,9 @@ SandboxClient = Callable[..., ZuoraClient]
 @pytest.fixture
 def sandbox_client(zuora_sandbox: Any) -> SandboxClient:
     """``sandbox_client(tenant, **kwargs)``: a ZuoraClient for a tenant of the real-HTTP sandbox,
-    with a fresh token cache and short backoffs (each keyword can be overridden)."""
+    with a fresh token cache, host guards of this test only and short backoffs (each keyword can
+    be overridden)."""
+    guards = HostGuards()
 
     def factory(tenant: Any, **kwargs: Any) -> ZuoraClient:
         creds = ZuoraCredentials(
@@ -241,6 +243,7 @@ def sandbox_client(zuora_sandbox: Any) -> SandboxClient:
         kwargs.setdefault("token_cache", TokenCache())
         kwargs.setdefault("backoff_base", 0.01)
         kwargs.setdefault("backoff_cap", 0.05)
+        kwargs.setdefault("host_guards", guards)
         return ZuoraClient(creds, allowed_base_urls=(zuora_sandbox.base_url,), **kwargs)
 
     return factory
