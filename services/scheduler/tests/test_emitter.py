@@ -82,3 +82,28 @@ async def test_gives_up_after_grace_with_an_error(caplog: pytest.LogCaptureFixtu
     assert len(errors) == 1
     assert "Giving up" in errors[0].getMessage()
     assert "2026-11-29T02:00Z" in errors[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # Down across 02:00, back at 02:40: the nightly and the hourly 02:00 slots are emitted.
+        (datetime(2026, 11, 29, 2, 40, tzinfo=UTC), [("hourly", "02:00Z"), ("nightly", "02:00Z")]),
+        # Back at 09:10: the nightly slot is 7 h old (beyond the 6 h catch-up), the hourly is not.
+        (datetime(2026, 11, 29, 9, 10, tzinfo=UTC), [("hourly", "09:00Z")]),
+    ],
+)
+async def test_start_catches_up_the_latest_slot_of_each_schedule(
+    now: datetime, expected: list[tuple[str, str]]
+) -> None:
+    # Audit M4: slots missed during a downtime were never run.
+    from sync_scheduler.app import catch_up
+    from sync_scheduler.settings import SchedulerSettings
+
+    publish, clock = FlakyPublish(0), FakeClock()
+    settings = SchedulerSettings(catch_up_seconds=6 * 3600)
+    await catch_up(settings, _emitter(publish, clock), now)
+    assert [(m.reason, m.slot[-6:]) for m in publish.sent] == expected
+    # Idempotent: the ids are the slots' ids (what the scheduled firing would have sent).
+    ids = {SyncAllCustomers.for_slot(m.reason, m.slot).id for m in publish.sent}
+    assert ids == {m.id for m in publish.sent}

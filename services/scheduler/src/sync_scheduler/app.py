@@ -18,7 +18,7 @@ from sync_scheduler.emitter import SyncAllEmitter, kafka_publish
 from sync_scheduler.settings import SchedulerSettings
 from sync_scheduler.slots import make_trigger, next_fire_times, previous_fire_time, schedules
 
-__all__ = ["DEFAULT_METRICS_PORT", "build_scheduler", "fire", "run"]
+__all__ = ["DEFAULT_METRICS_PORT", "build_scheduler", "catch_up", "fire", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,35 @@ async def fire(
     if metrics is not None:
         metrics.observe_emit(reason, published=published)
     return published
+
+
+async def catch_up(
+    settings: SchedulerSettings,
+    emitter: SyncAllEmitter,
+    now: datetime | None = None,
+    *,
+    metrics: SchedulerMetrics | None = None,
+) -> list[tuple[SyncReason, datetime]]:
+    """Emit the latest slot of each schedule that is younger than ``catch_up_seconds``.
+
+    The job store is in memory and jobs are planned from the start time, so a slot that fell in
+    a downtime would never run. Emitting it again when it did run is harmless: its command id is
+    derived from the slot, and the workers skip an id they have handled. Returns what it emitted.
+    """
+    now = now or datetime.now(UTC)
+    emitted: list[tuple[SyncReason, datetime]] = []
+    if settings.catch_up_seconds <= 0:
+        return emitted
+    for reason, crontab in schedules(settings):
+        scheduled = previous_fire_time(make_trigger(crontab, settings.timezone), now)
+        if scheduled is None or (now - scheduled).total_seconds() > settings.catch_up_seconds:
+            continue
+        log.info("Catching up the %s slot of %s", reason, scheduled.isoformat())
+        published = await emitter.emit(reason, scheduled)
+        if metrics is not None:
+            metrics.observe_emit(reason, published=published)
+        emitted.append((reason, scheduled))
+    return emitted
 
 
 def build_scheduler(
@@ -115,6 +144,7 @@ async def run(
     topics_task = asyncio.create_task(_ensure_topics_in_background(settings))
     scheduler = build_scheduler(settings, emitter, metrics)
     scheduler.start()
+    catching_up = asyncio.create_task(catch_up(settings, emitter, metrics=metrics))
     for reason, when in next_fire_times(settings, count=1):
         log.info("Next %s sync-all at %s", reason, when.isoformat())
     try:
@@ -122,6 +152,9 @@ async def run(
     finally:
         log.info("Scheduler stopping")
         scheduler.shutdown(wait=False)
+        catching_up.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await catching_up
         topics_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await topics_task

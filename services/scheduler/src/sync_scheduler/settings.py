@@ -23,6 +23,13 @@ class SchedulerSettings(BaseSettings):
     publish_grace_seconds: float = Field(
         600, gt=0, description="How long to keep retrying one slot's publish while Kafka is down."
     )
+    catch_up_seconds: float = Field(
+        6 * 3600,
+        ge=0,
+        description="On start, emit each schedule's latest slot if it is younger than this "
+        "(a scheduler down across 02:00 still runs the nightly; 0 disables). Idempotent: the "
+        "slot id is the message id.",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
 
     @field_validator("timezone")
