@@ -208,9 +208,10 @@ def markdown(r: dict[str, Any]) -> str:
     lines += ["", "## Sync-all scenarios", ""]
     lines += [
         "| scenario | customers | workflows | wall s | workflows/s | Zuora pages | token calls "
+        "| export calls "
         "| rows ins/upd/del | worker CPU s | worker CPU ms / customer | worker CPU ms / 1,000 "
         "workflows | peak RSS MB (max worker) | PostgreSQL CPU s | load avg (1 min) at end |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, label in (
         ("s1_sync_all", "1 sync-all"),
@@ -224,6 +225,7 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append(
             f"| {label} | {s['customers']} | {s['workflows']} | {s['wall_s']} | "
             f"{s['workflows_per_s']} | {s['zuora_pages']} | {s['zuora_token_requests']} | "
+            f"{s.get('zuora_export_requests', '-')} | "
             f"{w['inserted']}/{w['updated']}/{w['deleted']} | {s['worker_cpu_s_total']} | "
             f"{cpu_costs(s)['worker_cpu_ms_per_customer']} | "
             f"{cpu_costs(s)['worker_cpu_ms_per_1000_workflows']} | "

@@ -392,7 +392,13 @@ class Stack:
     async def sandbox_stats(self, names: list[str], concurrency: int = 32) -> dict[str, int]:
         """Sum of the per-tenant request counters of these tenants."""
         sem = asyncio.Semaphore(concurrency)
-        totals = {"token_requests": 0, "list_requests": 0, "get_requests": 0}
+        totals = {
+            "token_requests": 0,
+            "list_requests": 0,
+            "get_requests": 0,
+            "export_requests": 0,
+            "versions_requests": 0,
+        }
         async with httpx.AsyncClient(base_url=self.sandbox_url, timeout=60) as client:
 
             async def one(name: str) -> None:
