@@ -308,3 +308,15 @@ async def test_unknown_workflow_is_a_404_page(ui: UiClient) -> None:
     page = await ui.get("/ui/workflows/987654321")
     assert page.status_code == 404
     assert "<html" in page.text
+
+
+async def test_customer_page_links_reach_the_workflow_page(
+    ui: UiClient, create_customer: Any, db: Db, sessions: Any
+) -> None:
+    acme, _ = await _two_customers(create_customer, db)
+    row_id = await _workflow_row_id(sessions, acme)
+    customer_page = await ui.get(f"/ui/customers/{acme}")
+    assert f'href="/ui/workflows/{acme}/1"' in customer_page.text
+    hop = await ui.get(f"/ui/workflows/{acme}/1")
+    assert hop.status_code == 303 and hop.headers["location"] == f"/ui/workflows/{row_id}"
+    assert (await ui.get(f"/ui/workflows/{acme}/999")).status_code == 404

@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from workflow_store.definitions import DefinitionNotFoundError, load_definition
-from workflow_store.models import Customer
+from workflow_store.models import Customer, StoredWorkflow
 
 from customer_api.deps import SessionDep, UowDep
 from customer_api.errors import NotFoundError
@@ -200,3 +200,19 @@ async def workflow_definition_download(workflow_id: int, session: SessionDep) ->
     except DefinitionNotFoundError as error:
         raise NotFoundError(str(error)) from error
     return definition_download(stored)
+
+
+@router.get("/workflows/{customer_id:uuid}/{zuora_id:int}", include_in_schema=False)
+async def workflow_by_zuora_id(
+    customer_id: uuid.UUID, zuora_id: int, session: SessionDep
+) -> Response:
+    """A customer's workflow by its Zuora id (how the customer page links it)."""
+    row = await session.execute(
+        select(StoredWorkflow.id).where(
+            StoredWorkflow.customer_id == customer_id, StoredWorkflow.zuora_id == zuora_id
+        )
+    )
+    workflow_id = row.scalar_one_or_none()
+    if workflow_id is None:
+        raise NotFoundError(f"Workflow {zuora_id} of customer {customer_id} not found")
+    return RedirectResponse(f"/ui/workflows/{workflow_id}", status_code=303)
