@@ -127,6 +127,36 @@ def test_add_sync_read_and_remove_a_customer(env: dict[str, str], zuora_sandbox:
     assert json.loads(ok(run("customers", "list", "--json", env=env))) == []
 
 
+def test_force_never_deletes_and_allow_deletes_applies_only_a_sufficient_bound(
+    env: dict[str, str], zuora_sandbox: Any
+) -> None:
+    tenant = zuora_sandbox.add_tenant("acme", workflow_count=50, seed=31)
+    add(env, tenant, zuora_sandbox.base_url)
+    sync = ("sync-workflows", "--customer", "acme", "--inline", "--json")
+    ok(run(*sync, env=env))
+    raw = dict(tenant.workflows)
+    ids = sorted(raw)
+    for wid in ids:
+        tenant.delete_workflow(wid)
+    forced = run(*sync, "--force", env=env)
+    assert forced.returncode == 1 and json.loads(forced.stdout)["status"] == "deletes_blocked"
+    for wid in ids[40:]:
+        tenant.put_workflow(raw[wid])  # 40 pending deletions
+    short = run(*sync, "--allow-deletes", "5", env=env)
+    assert short.returncode == 1
+    assert json.loads(short.stdout)["status"] == "deletes_blocked"
+    assert "40 of 50" in short.stderr
+    for wid in ids[30:40]:
+        tenant.put_workflow(raw[wid])  # 30 pending deletions
+    applied = json.loads(ok(run(*sync, "--allow-deletes", "30", env=env)))
+    assert applied["status"] == "succeeded" and applied["deleted"] == 30
+    workflows = json.loads(ok(run("workflows", "list", "--customer", "acme", "--json", env=env)))
+    assert len(workflows) == 20
+
+    refused = run("sync-workflows", "--all", "--inline", "--allow-deletes", "5", env=env)
+    fails_cleanly(refused, "--allow-deletes applies to one customer")
+
+
 def test_failed_sync_exits_non_zero_with_the_reason(
     env: dict[str, str], zuora_sandbox: Any
 ) -> None:

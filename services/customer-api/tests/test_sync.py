@@ -144,3 +144,40 @@ async def test_unfiltered_run_list_uses_the_estimate_on_a_large_table(
     assert len(data["items"]) == 2
     filtered = (await client.get("/sync-runs", params={"status": "succeeded"})).json()
     assert filtered["total"] == 2  # filtered lists are counted exactly
+
+
+async def test_allow_deletes_is_carried_on_one_customer_and_refused_on_sync_all(
+    client: httpx.AsyncClient, create_customer: Any, db: Db
+) -> None:
+    customer = await create_customer()
+    bounded = await client.post(
+        f"/customers/{customer['id']}/sync", json={"force": True, "allow_deletes": 30}
+    )
+    assert bounded.status_code == 202
+    (row,) = await db.outbox(topics.SYNC_COMMANDS)
+    assert row.payload["allow_deletes"] == 30 and row.payload["force"] is True
+    negative = await client.post(f"/customers/{customer['id']}/sync", json={"allow_deletes": -1})
+    assert negative.status_code == 422
+
+    refused = await client.post("/sync", json={"force": True, "allow_deletes": 5})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "one customer only" in refused.text
+    assert await db.outbox(topics.SYNC_ALL) == []
+
+
+async def test_allow_deletes_on_replay_only_of_a_deletes_blocked_run(
+    client: httpx.AsyncClient, create_customer: Any, db: Db
+) -> None:
+    customer = await create_customer()
+    failed = db.sync_run(customer["id"], "failed")
+    blocked = db.sync_run(customer["id"], "deletes_blocked")
+    await db.add(failed, blocked)
+    wrong = await client.post(f"/sync-runs/{failed.id}/replay", json={"allow_deletes": 3})
+    assert wrong.status_code == 422
+    assert wrong.headers["content-type"].startswith("application/problem+json")
+    assert "deletes_blocked" in wrong.json()["detail"]
+    applied = await client.post(f"/sync-runs/{blocked.id}/replay", json={"allow_deletes": 40})
+    assert applied.status_code == 202
+    (row,) = await db.outbox(topics.SYNC_COMMANDS)
+    assert row.payload["allow_deletes"] == 40 and row.payload["replay_of"] == str(blocked.id)

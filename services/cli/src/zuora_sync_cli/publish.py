@@ -91,7 +91,12 @@ async def publish_sync(ctx: CliContext, args: argparse.Namespace) -> int:
             command_id = request.id
         else:
             customer = await resolve_customer(session, args.customer)
-            command = SyncCustomerWorkflows(customer_id=customer.id, reason="cli", force=args.force)
+            command = SyncCustomerWorkflows(
+                customer_id=customer.id,
+                reason="cli",
+                force=args.force,
+                allow_deletes=args.allow_deletes,
+            )
             expected = {command.id: str(customer.id)}
             messages = [(topics.SYNC_COMMANDS, command, str(customer.id))]
             command_id = command.id
@@ -135,8 +140,19 @@ async def replay(ctx: CliContext, args: argparse.Namespace) -> int:
             raise CliError(f"sync run {run_id} not found")
         if run.status not in ("failed", "deletes_blocked"):
             raise CliError(f"sync run {run_id} is {run.status}; only failed runs are replayed")
+        if args.allow_deletes is not None and args.allow_deletes < 0:
+            raise CliError("--allow-deletes must be 0 or more")
+        if args.allow_deletes is not None and run.status != "deletes_blocked":
+            raise CliError(
+                f"--allow-deletes applies to the replay of a deletes_blocked run; "
+                f"sync run {run_id} is {run.status}"
+            )
         command = SyncCustomerWorkflows(
-            customer_id=run.customer_id, reason="replay", replay_of=run.id, force=args.force
+            customer_id=run.customer_id,
+            reason="replay",
+            replay_of=run.id,
+            force=args.force,
+            allow_deletes=args.allow_deletes,
         )
     await _publish([(topics.SYNC_COMMANDS, command, str(command.customer_id))])
     if not args.wait:
@@ -155,7 +171,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("replay", help="re-queue a failed sync run")
     p.add_argument("run_id")
-    p.add_argument("--force", action="store_true", help="also override the deletion guard")
+    p.add_argument(
+        "--force", action="store_true", help="skip coalescing (never lifts the deletion guard)"
+    )
+    p.add_argument(
+        "--allow-deletes",
+        type=int,
+        metavar="N",
+        help="(deletes_blocked runs) delete at most N workflows; more pending stays blocked",
+    )
     p.add_argument("--wait", action="store_true")
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--json", action="store_true")

@@ -11,6 +11,7 @@ from sync_engine import SyncOutcome, SyncRequest
 from workflow_store.customers import list_customers, resolve_customer
 
 from zuora_sync_cli.context import CliContext
+from zuora_sync_cli.errors import CliError
 from zuora_sync_cli.output import print_json, print_table
 from zuora_sync_cli.publish import publish_sync
 
@@ -34,6 +35,26 @@ def outcome_view(name: str, outcome: SyncOutcome) -> dict[str, Any]:
     return view
 
 
+def check_allow_deletes(args: argparse.Namespace) -> None:
+    """``--allow-deletes`` bounds one customer's deletions; never a whole fleet's."""
+    if args.allow_deletes is None:
+        return
+    if args.all:
+        raise CliError("--allow-deletes applies to one customer (--customer), not to --all")
+    if args.allow_deletes < 0:
+        raise CliError("--allow-deletes must be 0 or more")
+
+
+def add_allow_deletes_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-deletes",
+        type=int,
+        metavar="N",
+        help="let a run the deletion guard blocks delete at most N workflows (more pending "
+        "keeps it blocked); expires after SYNC_ALLOW_DELETES_VALID_SECONDS",
+    )
+
+
 async def _inline(ctx: CliContext, args: argparse.Namespace) -> int:
     engine = ctx.sync_engine()
     async with ctx.sessions() as session:
@@ -48,7 +69,12 @@ async def _inline(ctx: CliContext, args: argparse.Namespace) -> int:
     async def one(customer_id: Any, name: str) -> dict[str, Any]:
         async with limit:
             outcome = await engine.sync_customer(
-                SyncRequest(customer_id=customer_id, reason="cli", force=args.force)
+                SyncRequest(
+                    customer_id=customer_id,
+                    reason="cli",
+                    force=args.force,
+                    allow_deletes=args.allow_deletes,
+                )
             )
         return outcome_view(name, outcome)
 
@@ -77,6 +103,7 @@ async def _inline(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 async def run(ctx: CliContext, args: argparse.Namespace) -> int:
+    check_allow_deletes(args)
     if not args.inline:
         return await publish_sync(ctx, args)
     return await _inline(ctx, args)
@@ -89,8 +116,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     target.add_argument("--all", action="store_true", help="every active customer")
     p.add_argument("--inline", action="store_true", help="run the sync in this process")
     p.add_argument(
-        "--force", action="store_true", help="ignore coalescing and override the deletion guard"
+        "--force",
+        action="store_true",
+        help="sync even if recently synced (skip coalescing); never lifts the deletion guard",
     )
+    add_allow_deletes_option(p)
     p.add_argument("--wait", action="store_true", help="(publish mode) wait for the outcome")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to --wait")
     p.add_argument("--concurrency", type=int, default=4, help="customers synced at once (--inline)")

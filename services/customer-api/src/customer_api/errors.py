@@ -57,6 +57,12 @@ class RunNotReplayableError(ConflictError):
     type = _problem_type("run-not-replayable")
 
 
+class AllowDeletesNotApplicableError(ApiError):
+    status = 422
+    title = "allow_deletes does not apply"
+    type = _problem_type("allow-deletes-not-applicable")
+
+
 class BaseUrlNotAllowedError(ApiError):
     status = 422
     title = "Base URL not allowed"

@@ -10,7 +10,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    model_validator,
+)
+from sync_messages.messages import MAX_ALLOW_DELETES
 
 __all__ = [
     "ActiveVersion",
@@ -208,18 +217,47 @@ class WorkflowDetail(WorkflowSummary):
 # -- sync ------------------------------------------------------------------------------------
 
 
-class SyncRequest(BaseModel):
-    model_config = _INPUT
-
-    force: bool = Field(
-        default=False, description="Skip coalescing and override the deletion guard."
+def _force_field() -> Any:
+    return Field(
+        default=False,
+        description="Sync even if a recent successful sync covers the request (skip "
+        "coalescing). Never lifts the deletion guard.",
     )
 
 
-class ReplayRequest(BaseModel):
+class SyncAllRequest(BaseModel):
     model_config = _INPUT
 
-    force: bool = Field(default=False, description="Force the replayed sync.")
+    force: bool = _force_field()
+    allow_deletes: int | None = Field(
+        default=None, description="Refused here: allow_deletes applies to one customer only."
+    )
+
+    @model_validator(mode="after")
+    def _no_allow_deletes(self) -> SyncAllRequest:
+        if self.allow_deletes is not None:
+            raise ValueError(
+                "allow_deletes applies to one customer only (POST /customers/{id}/sync or a "
+                "replay); it is refused on a sync of all customers"
+            )
+        return self
+
+
+class SyncRequest(BaseModel):
+    model_config = _INPUT
+
+    force: bool = _force_field()
+    allow_deletes: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_ALLOW_DELETES,
+        description="A run the deletion guard blocks may delete at most this many rows (more "
+        "pending keeps it blocked). Expires: honoured only shortly after the request.",
+    )
+
+
+class ReplayRequest(SyncRequest):
+    """Replay options; ``allow_deletes`` only on the replay of a deletes_blocked run."""
 
 
 class CommandAccepted(BaseModel):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sync_messages import SyncAllCustomers, SyncCustomerWorkflows, topics
 from workflow_store.models import Customer, SyncRun
 
-from customer_api.errors import NotFoundError, RunNotReplayableError
+from customer_api.errors import AllowDeletesNotApplicableError, NotFoundError, RunNotReplayableError
 from customer_api.schemas import Page, SyncRunPublic, SyncRunStatus
 from customer_api.uow import UnitOfWork
 
@@ -74,15 +74,26 @@ def _run_public(row: Any) -> SyncRunPublic:
     return SyncRunPublic.model_validate(dict(row._mapping))
 
 
-async def request_customer_sync(uow: UnitOfWork, customer_id: uuid.UUID, *, force: bool) -> str:
-    """Queue a manual ``SyncCustomerWorkflows``; returns its command id."""
+async def request_customer_sync(
+    uow: UnitOfWork, customer_id: uuid.UUID, *, force: bool, allow_deletes: int | None = None
+) -> str:
+    """Queue a manual ``SyncCustomerWorkflows``; returns its command id. ``force`` skips
+    coalescing; ``allow_deletes`` bounds the deletions a guarded run may make (it expires)."""
     async with uow.transaction() as session:
         exists = await session.scalar(select(Customer.id).where(Customer.id == customer_id))
         if exists is None:
             raise NotFoundError(f"Customer {customer_id} not found")
-        command = SyncCustomerWorkflows(customer_id=customer_id, reason="manual", force=force)
+        command = SyncCustomerWorkflows(
+            customer_id=customer_id, reason="manual", force=force, allow_deletes=allow_deletes
+        )
         uow.publish(topics.SYNC_COMMANDS, command, key=str(customer_id))
-    logger.info("Sync requested: customer=%s command=%s force=%s", customer_id, command.id, force)
+    logger.info(
+        "Sync requested: customer=%s command=%s force=%s allow_deletes=%s",
+        customer_id,
+        command.id,
+        force,
+        allow_deletes,
+    )
     return command.id
 
 
@@ -175,7 +186,9 @@ async def get_sync_run(session: AsyncSession, run_id: uuid.UUID) -> SyncRunPubli
     return _run_public(row)
 
 
-async def replay_sync_run(uow: UnitOfWork, run_id: uuid.UUID, *, force: bool) -> str:
+async def replay_sync_run(
+    uow: UnitOfWork, run_id: uuid.UUID, *, force: bool, allow_deletes: int | None = None
+) -> str:
     """Queue ``SyncCustomerWorkflows(reason="replay", replay_of=run)`` for a failed or
     deletes-blocked run; 409 for any other status."""
     async with uow.transaction() as session:
@@ -186,8 +199,17 @@ async def replay_sync_run(uow: UnitOfWork, run_id: uuid.UUID, *, force: bool) ->
             raise RunNotReplayableError(
                 f"Only failed or deletes_blocked runs can be replayed; this run is {run.status}"
             )
+        if allow_deletes is not None and run.status != "deletes_blocked":
+            raise AllowDeletesNotApplicableError(
+                f"allow_deletes applies to the replay of a deletes_blocked run; this run is "
+                f"{run.status}"
+            )
         command = SyncCustomerWorkflows(
-            customer_id=run.customer_id, reason="replay", force=force, replay_of=run.id
+            customer_id=run.customer_id,
+            reason="replay",
+            force=force,
+            replay_of=run.id,
+            allow_deletes=allow_deletes,
         )
         uow.publish(topics.SYNC_COMMANDS, command, key=str(run.customer_id))
     logger.info("Replay requested: run=%s command=%s force=%s", run_id, command.id, force)

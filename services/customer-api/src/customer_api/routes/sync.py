@@ -14,6 +14,7 @@ from customer_api.schemas import (
     CommandAccepted,
     Page,
     ReplayRequest,
+    SyncAllRequest,
     SyncRequest,
     SyncRunPublic,
     SyncRunStatus,
@@ -33,19 +34,21 @@ _ACCEPTED = status.HTTP_202_ACCEPTED
 async def sync_customer(
     customer_id: uuid.UUID, uow: UowDep, body: SyncRequest | None = None
 ) -> CommandAccepted:
-    force = body.force if body is not None else False
+    body = body or SyncRequest()
     return CommandAccepted(
-        command_id=await sync.request_customer_sync(uow, customer_id, force=force)
+        command_id=await sync.request_customer_sync(
+            uow, customer_id, force=body.force, allow_deletes=body.allow_deletes
+        )
     )
 
 
 @router.post(
     "/sync",
     status_code=_ACCEPTED,
-    summary="Queue a sync of every customer",
+    summary="Queue a sync of every customer (allow_deletes is refused: 422)",
     responses=problem_responses(422),
 )
-async def sync_all(uow: UowDep, body: SyncRequest | None = None) -> CommandAccepted:
+async def sync_all(uow: UowDep, body: SyncAllRequest | None = None) -> CommandAccepted:
     force = body.force if body is not None else False
     return CommandAccepted(command_id=await sync.request_sync_all(uow, force=force))
 
@@ -89,9 +92,14 @@ async def sync_run(run_id: uuid.UUID, session: SessionDep) -> SyncRunPublic:
     status_code=_ACCEPTED,
     summary="Replay a failed (or deletes_blocked) run",
     responses=problem_responses(404, 409, 422),
+    description="allow_deletes only on the replay of a deletes_blocked run (else 422).",
 )
 async def replay_sync_run(
     run_id: uuid.UUID, uow: UowDep, body: ReplayRequest | None = None
 ) -> CommandAccepted:
-    force = body.force if body is not None else False
-    return CommandAccepted(command_id=await sync.replay_sync_run(uow, run_id, force=force))
+    body = body or ReplayRequest()
+    return CommandAccepted(
+        command_id=await sync.replay_sync_run(
+            uow, run_id, force=body.force, allow_deletes=body.allow_deletes
+        )
+    )
