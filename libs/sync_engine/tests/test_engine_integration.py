@@ -233,6 +233,7 @@ async def test_secret_never_in_logs_or_plaintext_in_the_database(
         customer = await session.get(Customer, cid)
         assert customer is not None
         customer.client_secret_encrypted = store.box.encrypt("wrong-" + tenant.client_secret)
+    tenant.expire_tokens()  # so the wrong secret is really sent (not a cached token reused)
     await store.sync_engine().sync_customer(SyncRequest(customer_id=cid, force=True))
     assert "Workflow sync completed" in caplog.text
     assert "Workflow sync failed" in caplog.text

@@ -19,6 +19,7 @@ from sync_messages import (
     SyncAllCustomers,
     SyncCustomerWorkflows,
     SyncDeadLettered,
+    WorkflowDefinitionChanged,
     WorkflowsChanged,
     WorkflowSyncCompleted,
     WorkflowSyncFailed,
@@ -27,6 +28,7 @@ from sync_messages import (
 from sync_worker.delivery import NotDueYet
 from sync_worker.handlers import CHANGED_IDS_PER_MESSAGE, SyncCommandHandler
 from sync_worker.settings import WorkerSettings
+from workflow_store.definitions import DefinitionChange
 
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 
@@ -336,3 +338,28 @@ async def test_retry_is_not_before_the_servers_hint(hint: float | None, delay: f
     (retry,) = h.on(topics.SYNC_RETRY)
     assert isinstance(retry, RetrySync)
     assert retry.not_before == NOW + timedelta(seconds=delay)
+
+
+async def test_changed_definitions_are_published_with_their_counts() -> None:
+    customer_id = uuid.uuid4()
+    changed = DefinitionChange(
+        7, "a" * 64, "b" * 64, tasks_added=1, tasks_removed=2, tasks_changed=3
+    )
+    first = DefinitionChange(8, None, "c" * 64, tasks_added=4, tasks_removed=0, tasks_changed=0)
+    outcome = SyncOutcome(
+        customer_id=customer_id,
+        status=RunStatus.SUCCEEDED,
+        run_id=uuid.uuid4(),
+        stats=SyncStats(definitions_fetched=2, definitions_changed=2, definitions_failed=1),
+        definition_changes=[changed, first],
+    )
+    h = Harness([outcome])
+    await h.handler.on_command(command())
+    events = h.on(topics.SYNC_EVENTS)
+    completed = next(e for e in events if isinstance(e, WorkflowSyncCompleted))
+    assert (completed.stats.definitions_fetched, completed.stats.definitions_failed) == (2, 1)
+    # A workflow's first definition is no change of a definition: counted, not announced.
+    [event] = [e for e in events if isinstance(e, WorkflowDefinitionChanged)]
+    assert (event.zuora_id, event.old_hash, event.new_hash) == (7, "a" * 64, "b" * 64)
+    assert (event.tasks_added, event.tasks_removed, event.tasks_changed) == (1, 2, 3)
+    assert event.run_id == outcome.run_id

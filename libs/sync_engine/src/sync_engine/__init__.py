@@ -1,5 +1,6 @@
 """The sync engine: keeps one customer's stored workflows equal to its Zuora tenant, safely."""
 
+from sync_engine.definitions_step import DefinitionSettings
 from sync_engine.engine import OutcomeHook, SyncRequest, WorkflowSyncEngine
 from sync_engine.failures import CustomerBusyError, FailureKind, classify_failure
 from sync_engine.outcome import ChangedIds, RunStatus, SyncOutcome, SyncStats
@@ -9,6 +10,7 @@ from sync_engine.settings import SyncSettings
 __all__ = [
     "ChangedIds",
     "CustomerBusyError",
+    "DefinitionSettings",
     "DeletionGuard",
     "FailureKind",
     "OutcomeHook",

@@ -51,6 +51,7 @@ from zuora_client import (
     ZuoraError,
 )
 
+from sync_engine.definitions_step import DefinitionSettings, DefinitionsStep, FetchedDefinitions
 from sync_engine.failures import (
     CustomerBusyError,
     FailureKind,
@@ -121,6 +122,11 @@ class _Plan:
 ClientFactory = Callable[[ZuoraCredentials], ZuoraClient]
 
 
+def _remaining(scope: asyncio.Timeout) -> float:
+    when = scope.when()
+    return float("inf") if when is None else when - asyncio.get_running_loop().time()
+
+
 def _customer_gone(request: SyncRequest) -> SyncOutcome:
     """A command for a deleted customer: nothing to sync and no run to record (no customer row)."""
     return SyncOutcome(
@@ -148,6 +154,7 @@ class WorkflowSyncEngine:
         clock: Callable[[], datetime] = utcnow,
         on_outcome: OutcomeHook | None = None,
         on_zuora_request: RequestHook | None = None,
+        definition_settings: DefinitionSettings | None = None,
     ) -> None:
         """``on_outcome`` and ``on_zuora_request`` are optional observers (metrics);
         ``on_zuora_request`` is handed to the clients this engine builds (not to the clients of
@@ -171,6 +178,9 @@ class WorkflowSyncEngine:
                 breaker_threshold=self._settings.zuora_breaker_threshold,
                 breaker_cooldown_seconds=self._settings.zuora_breaker_cooldown_seconds,
             )
+        )
+        self._definitions = DefinitionsStep(
+            self._sessions, definition_settings or DefinitionSettings(), clock
         )
 
     def _default_client(self, creds: ZuoraCredentials) -> ZuoraClient:
@@ -244,14 +254,14 @@ class WorkflowSyncEngine:
 
         stats = SyncStats()
         try:
-            listing, plan = await self._fetch(request, creds, start, stats)
-            return await self._write(request, start, lock, listing, plan, stats)
+            listing, plan, definitions = await self._fetch(request, creds, start, stats)
+            return await self._write(request, start, lock, listing, plan, stats, definitions)
         except Exception as exc:
             return await self._record_failure(request, start.run_id, exc, stats)
 
     async def _fetch(
         self, request: SyncRequest, creds: ZuoraCredentials, start: _RunStart, stats: SyncStats
-    ) -> tuple[_Listing, _Plan]:
+    ) -> tuple[_Listing, _Plan, FetchedDefinitions]:
         """Every Zuora call of the run: the listing, the plan, then what the plan needs."""
         deadline = self._settings.deadline_seconds
         # The deadline keeps a sync inside the consumer's poll interval (audit A2/A6), whatever
@@ -262,6 +272,15 @@ class WorkflowSyncEngine:
                 stats.pages = listing.pages
                 plan = await self._plan(request.customer_id, listing, start)
                 plan = await self._confirm_absences(client, plan)
+                # Definitions get what is left of the deadline, minus a margin: exports not
+                # fetched in time are counted failed and asked for again next run, while the
+                # listing's result is still written.
+                definitions = await self._definitions.fetch(
+                    client,
+                    request.customer_id,
+                    listing.workflows,
+                    budget_seconds=_remaining(scope) * 0.9 - 1.0,
+                )
         except TimeoutError:
             if not scope.expired():
                 raise
@@ -269,7 +288,7 @@ class WorkflowSyncEngine:
                 f"deadline_exceeded: the Zuora calls did not finish within the sync deadline "
                 f"of {deadline:g}s (SYNC_DEADLINE_SECONDS); nothing was stored"
             ) from None
-        return listing, plan
+        return listing, plan, definitions
 
     def _skip_reason(self, customer: Customer, request: SyncRequest) -> str | None:
         if request.force:
@@ -366,6 +385,7 @@ class WorkflowSyncEngine:
         listing: _Listing,
         plan: _Plan,
         stats: SyncStats,
+        definitions: FetchedDefinitions,
     ) -> SyncOutcome:
         customer_id = request.customer_id
         reconcile = plan.reconcile
@@ -405,7 +425,14 @@ class WorkflowSyncEngine:
             stats.unchanged = reconcile.unchanged
             stats.total = len(listing.workflows)
             stats.errors = len(listing.rejected) + plan.confirm_failures
+            definition_changes = await self._definitions.write(
+                session, customer_id, definitions, now
+            )
+            stats.definitions_fetched = definitions.fetched
+            stats.definitions_changed = len(definition_changes)
+            stats.definitions_failed = definitions.failed
             outcome = self._outcome_of(request, start.run_id, plan, stats)
+            outcome.definition_changes = definition_changes
             await self._finish_run(session, start.run_id, outcome, now)
             customer.last_sync_at = now
             customer.last_sync_status = outcome.status.value
@@ -562,6 +589,9 @@ class WorkflowSyncEngine:
         run.deleted = outcome.stats.deleted
         run.unchanged = outcome.stats.unchanged
         run.total = outcome.stats.total
+        run.definitions_fetched = outcome.stats.definitions_fetched
+        run.definitions_changed = outcome.stats.definitions_changed
+        run.definitions_failed = outcome.stats.definitions_failed
         run.blocked_deletes = outcome.blocked_deletes
         run.error_kind = outcome.error_kind.value if outcome.error_kind else None
         run.error_message = outcome.error_message
@@ -681,6 +711,7 @@ class WorkflowSyncEngine:
             "duration_ms": outcome.duration_ms,
             # LogRecord reserves "created"; prefix every stat so the names stay parallel.
             **{f"workflows_{k}": v for k, v in outcome.stats.as_dict().items()},
+            **outcome.stats.definitions_dict(),
         }
         if outcome.status is RunStatus.FAILED:
             fields["error_kind"] = outcome.error_kind.value if outcome.error_kind else None

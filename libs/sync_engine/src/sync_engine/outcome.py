@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from workflow_store.definitions import DefinitionChange
+
 from sync_engine.failures import FailureKind
 
 
@@ -26,6 +28,17 @@ class SyncStats:
     total: int = 0
     errors: int = 0
     pages: int = 0
+    # Workflow definitions (exports): fetched, stored as new or different, failed to fetch.
+    definitions_fetched: int = 0
+    definitions_changed: int = 0
+    definitions_failed: int = 0
+
+    def definitions_dict(self) -> dict[str, int]:
+        return {
+            "definitions_fetched": self.definitions_fetched,
+            "definitions_changed": self.definitions_changed,
+            "definitions_failed": self.definitions_failed,
+        }
 
     def as_dict(self) -> dict[str, int]:
         """The stats shape users and scripts rely on (the seed's)."""
@@ -62,6 +75,7 @@ class SyncOutcome:
     blocked_deletes: int | None = None
     duration_ms: int = 0
     zuora_request_id: str | None = None  # of the Zuora response that failed the sync, if any
+    definition_changes: list[DefinitionChange] = field(default_factory=list)
     retry_after_seconds: float | None = None  # the server's Retry-After hint, if it gave one
     busy: bool = False  # not run: another sync of the customer held the lock (not an attempt)
 

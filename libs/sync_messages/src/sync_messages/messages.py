@@ -210,6 +210,11 @@ class SyncStatsPayload(BaseModel):
     unchanged: int = 0
     total: int = 0
     errors: int = 0
+    definitions_fetched: int = Field(0, description="Workflow exports fetched from Zuora.")
+    definitions_changed: int = Field(0, description="Definitions stored as new or different.")
+    definitions_failed: int = Field(
+        0, description="Exports that failed (those workflows keep their stored definition)."
+    )
 
 
 class WorkflowSyncCompleted(Message):
@@ -241,7 +246,23 @@ class WorkflowsChanged(Message):
     deleted: list[int] = Field(default_factory=list, description="Zuora ids removed.")
 
 
+class WorkflowDefinitionChanged(Message):
+    """A stored workflow definition was replaced by a different one (not sent for a workflow's
+    first definition: ``definitions_changed`` in the run's stats counts those)."""
+
+    type: Literal["WorkflowDefinitionChanged"] = "WorkflowDefinitionChanged"
+    customer_id: uuid.UUID
+    run_id: uuid.UUID | None
+    zuora_id: int = Field(description="The workflow's Zuora id.")
+    old_hash: str = Field(description="SHA-256 of the previous definition (canonical JSON).")
+    new_hash: str = Field(description="SHA-256 of the new current definition.")
+    tasks_added: int = Field(0, ge=0)
+    tasks_removed: int = Field(0, ge=0)
+    tasks_changed: int = Field(0, ge=0, description="Tasks kept with at least one field changed.")
+
+
 SyncEvent = Annotated[
-    WorkflowSyncCompleted | WorkflowSyncFailed | WorkflowsChanged, Field(discriminator="type")
+    WorkflowSyncCompleted | WorkflowSyncFailed | WorkflowsChanged | WorkflowDefinitionChanged,
+    Field(discriminator="type"),
 ]
 sync_event_adapter: TypeAdapter[SyncEvent] = TypeAdapter(SyncEvent)

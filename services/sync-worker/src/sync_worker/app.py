@@ -391,7 +391,8 @@ def _declare_publications(broker: KafkaBroker) -> None:
         (
             topics.SYNC_EVENTS,
             SyncEvent,
-            "Facts about syncs: WorkflowSyncCompleted, WorkflowSyncFailed, WorkflowsChanged.",
+            "Facts about syncs: WorkflowSyncCompleted, WorkflowSyncFailed, WorkflowsChanged, "
+            "WorkflowDefinitionChanged.",
         ),
     ]
     for topic, schema, description in declared:

@@ -30,6 +30,7 @@ from sync_messages import (
     SyncDeadLettered,
     SyncReason,
     SyncStatsPayload,
+    WorkflowDefinitionChanged,
     WorkflowsChanged,
     WorkflowSyncCompleted,
     WorkflowSyncFailed,
@@ -304,10 +305,27 @@ class SyncCommandHandler:
                     run_id=outcome.run_id,
                     command_id=command.id,
                     status=outcome.status.value,
-                    stats=SyncStatsPayload(**stats),
+                    stats=SyncStatsPayload(**stats, **outcome.stats.definitions_dict()),
                 ),
             )
         ]
+        publications.extend(
+            Publication(
+                topics.SYNC_EVENTS,
+                WorkflowDefinitionChanged(
+                    customer_id=command.customer_id,
+                    run_id=outcome.run_id,
+                    zuora_id=change.zuora_id,
+                    old_hash=change.old_hash,
+                    new_hash=change.new_hash,
+                    tasks_added=change.tasks_added,
+                    tasks_removed=change.tasks_removed,
+                    tasks_changed=change.tasks_changed,
+                ),
+            )
+            for change in outcome.definition_changes
+            if change.old_hash is not None
+        )
         changes = outcome.changes
         ids = [
             *(("created", i) for i in changes.created),
