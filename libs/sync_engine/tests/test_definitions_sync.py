@@ -5,6 +5,7 @@ definition, deletions take the definitions along."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,11 +13,14 @@ from sqlalchemy import func, select
 from sync_engine import DefinitionSettings, RunStatus, SyncRequest, SyncSettings, WorkflowSyncEngine
 from workflow_store.definitions import definition_history, load_definition
 from workflow_store.models import StoredWorkflow, SyncRun, WorkflowDefinition, WorkflowTask
+from zuora_client import Workflow
 from zuora_sandbox import SandboxServer, Tenant
 
 from .conftest import Store
 
 pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 12, 2, tzinfo=UTC)
 
 
 def engine_for(store: Store, **definitions: Any) -> WorkflowSyncEngine:
@@ -185,3 +189,25 @@ async def test_definitions_can_be_switched_off(store: Store, tenant: Tenant) -> 
     outcome = await sync(engine_for(store, enabled=False), cid)
     assert tenant.stats.export_requests == 0 and outcome.stats.definitions_fetched == 0
     assert outcome.stats.created == 12
+
+
+async def test_exports_left_when_the_deadline_runs_out_are_counted_and_fetched_next_run(
+    store: Store, tenant: Tenant
+) -> None:
+    from sync_engine.definitions_step import DefinitionsStep
+    from zuora_client import ZuoraClient, ZuoraCredentials
+
+    cid = await store.add_customer_for(tenant)
+    await sync(engine_for(store, enabled=False), cid)  # the workflows, no definitions yet
+    listing = {wid: Workflow.from_api(item) for wid, item in tenant.workflows.items()}
+    step = DefinitionsStep(store.sessions, DefinitionSettings(), clock=lambda: NOW)
+    creds = ZuoraCredentials(
+        base_url=store.base_url, client_id=tenant.client_id, client_secret=tenant.client_secret
+    )
+    async with ZuoraClient(creds, allowed_base_urls=(store.base_url,)) as client:
+        out_of_time = await step.fetch(client, cid, listing, budget_seconds=0)
+    assert (out_of_time.fetched, out_of_time.failed) == (0, 12)
+    assert "not fetched within the sync deadline" in out_of_time.failures[-1]
+
+    outcome = await sync(engine_for(store), cid)
+    assert outcome.stats.definitions_fetched == 12

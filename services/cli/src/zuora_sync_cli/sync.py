@@ -23,6 +23,7 @@ def outcome_view(name: str, outcome: SyncOutcome) -> dict[str, Any]:
         "run_id": str(outcome.run_id) if outcome.run_id else None,
         "status": outcome.status.value,
         **outcome.stats.as_dict(),
+        **outcome.stats.definitions_dict(),
         "pages": outcome.stats.pages,
         "duration_ms": outcome.duration_ms,
     }
