@@ -338,3 +338,19 @@ async def test_a_failure_with_an_overlong_zuora_request_id_is_still_recorded(
         run = await session.get(SyncRun, outcome.run_id)
         assert run is not None and run.status == "failed"  # not left "running"
         assert run.zuora_request_id == "r" * 64
+
+
+async def test_a_credentials_change_is_never_covered_by_a_sync_that_may_have_read_the_old_ones(
+    store: Store, zuora_sandbox: Any
+) -> None:
+    tenant = zuora_sandbox.add_tenant("acme", workflow_count=3, seed=30)
+    cid = await store.add_customer_for(tenant)
+    # The change's event is stamped before the change commits, so a sync that started after the
+    # stamp can still have read the old credentials: such a request must run again.
+    changed_at = datetime.now(UTC)
+    engine = store.sync_engine()
+    await engine.sync_customer(SyncRequest(customer_id=cid))
+    hourly = await engine.sync_customer(SyncRequest(customer_id=cid, requested_at=changed_at))
+    assert hourly.status is RunStatus.SKIPPED  # an ordinary old request is covered
+    change = SyncRequest(customer_id=cid, reason="credentials_changed", requested_at=changed_at)
+    assert (await engine.sync_customer(change)).status is RunStatus.SUCCEEDED
