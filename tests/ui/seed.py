@@ -83,12 +83,22 @@ def _definition_count(ui_stack: UiStack, customer_id: uuid.UUID) -> int:
     return int(count)
 
 
+def _run_finished(ui_stack: UiStack, customer_id: uuid.UUID) -> bool:
+    rows = ui_stack.query(
+        "SELECT count(*) FROM sync_runs WHERE customer_id = %s AND finished_at IS NOT NULL",
+        customer_id,
+    )
+    return bool(rows[0][0])
+
+
 def _ensure_definitions(ui_stack: UiStack, customer: SeededCustomer) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if _definition_count(ui_stack, customer.id) == customer.workflow_count:
-            return
+    """After the worker's run has finished, store what it did not (only missing ones: no race)."""
+    deadline = time.monotonic() + SEED_TIMEOUT_SECONDS
+    while not _run_finished(ui_stack, customer.id):
+        assert time.monotonic() < deadline, f"{customer.name}: the sync run did not finish"
         time.sleep(0.5)
+    if _definition_count(ui_stack, customer.id) == customer.workflow_count:
+        return
     rows = ui_stack.query(
         "SELECT w.zuora_id FROM workflows w WHERE w.customer_id = %s AND NOT EXISTS"
         " (SELECT 1 FROM workflow_definitions d WHERE d.workflow_id = w.id AND d.is_current)",
