@@ -26,7 +26,7 @@ from customer_api.problems import (
     install_problem_handlers,
     problem_responses,
 )
-from customer_api.routes import customers, health, metrics, sync, workflows
+from customer_api.routes import catalog, customers, definitions, health, metrics, sync, workflows
 from customer_api.runtime import Runtime
 from customer_api.settings import ApiSettings
 from customer_api.ui import install_ui
@@ -150,6 +150,8 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(customers.router)
     app.include_router(workflows.router)
+    app.include_router(definitions.router)
+    app.include_router(catalog.router)
     app.include_router(sync.router)
     install_ui(app, settings, verifier)  # /ui: its own cookie session, never the bearer key
     app.add_middleware(ApiKeyAuthMiddleware, verifier=verifier)
