@@ -9,6 +9,7 @@ from sqlalchemy import select
 from workflow_store.customers import resolve_customer
 from workflow_store.models import Customer, StoredWorkflow, SyncRun
 
+from zuora_sync_cli import definitions
 from zuora_sync_cli.context import CliContext
 from zuora_sync_cli.output import print_json, print_table
 
@@ -118,6 +119,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--customer", required=True, help="customer name or id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=list_workflows)
+    definitions.register_verbs(wf_verbs)
 
     p_runs = sub.add_parser("runs", help="sync run history")
     run_verbs = p_runs.add_subparsers(dest="verb", required=True, metavar="VERB")
