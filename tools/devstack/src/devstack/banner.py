@@ -59,6 +59,9 @@ def render_banner(stack: Stack, startup_seconds: float) -> str:
         '    curl -s -H "Authorization: Bearer $KEY" $API/customers',
         f"    export CUSTOMER={first_id}   # {demo[0].name if demo else 'a customer id'}",
         '    curl -s -H "Authorization: Bearer $KEY" "$API/customers/$CUSTOMER/workflows?page_size=5"',  # noqa: E501
+        '    curl -s -H "Authorization: Bearer $KEY" "$API/tasks?customer=$CUSTOMER&page_size=5"',
+        "    # a workflow's definition (tasks, linkages); ZUORA_ID from the list above",
+        '    curl -s -H "Authorization: Bearer $KEY" $API/customers/$CUSTOMER/workflows/ZUORA_ID/definition',  # noqa: E501
         '    curl -s -XPOST -H "Authorization: Bearer $KEY" $API/customers/$CUSTOMER/sync',
         '    curl -s -XPOST -H "Authorization: Bearer $KEY" $API/sync        # sync everybody',
         "",
@@ -73,6 +76,7 @@ def render_banner(stack: Stack, startup_seconds: float) -> str:
         f"    source {env_file}",
         "    uv run zuora-sync customers list",
         "    uv run zuora-sync workflows list --customer acme-demo",
+        "    uv run zuora-sync workflows show --customer acme-demo ZUORA_ID",
         "    uv run zuora-sync sync-workflows --customer acme-demo --wait",
         "    uv run zuora-sync runs list --limit 5",
         "    uv run zuora-sync failed",
