@@ -78,6 +78,10 @@ async def test_every_definition_is_readable_and_a_new_version_shows_in_history_a
     assert disposition.startswith('attachment; filename="') and disposition.endswith('.json"')
     assert all(c.isalnum() or c in '-_."=; ' for c in disposition)
 
+    runs = await _get(client, f"/customers/{cid}/sync-runs")
+    assert runs["items"][0]["definitions_fetched"] == len(tenant.workflows)
+    assert runs["items"][0]["definitions_failed"] == 0
+
     missing = await client.get(f"{base}/diff")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"

@@ -73,6 +73,9 @@ def run_view(run: SyncRun, customer_name: str) -> dict[str, Any]:
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "duration_ms": run.duration_ms,
+        "definitions_fetched": run.definitions_fetched,
+        "definitions_changed": run.definitions_changed,
+        "definitions_failed": run.definitions_failed,
     }
 
 

@@ -290,3 +290,8 @@ class SyncRunPublic(BaseModel):
     finished_at: datetime | None
     duration_ms: int | None
     replay_of: uuid.UUID | None
+    definitions_fetched: int = Field(0, description="Workflow exports fetched from Zuora.")
+    definitions_changed: int = Field(0, description="Definitions stored as new or different.")
+    definitions_failed: int = Field(
+        0, description="Exports that failed; those workflows keep their stored definition."
+    )

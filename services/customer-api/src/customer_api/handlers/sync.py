@@ -67,6 +67,9 @@ _RUN_COLUMNS = (
     SyncRun.finished_at,
     SyncRun.duration_ms,
     SyncRun.replay_of,
+    SyncRun.definitions_fetched,
+    SyncRun.definitions_changed,
+    SyncRun.definitions_failed,
 )
 
 
