@@ -128,28 +128,28 @@ def test_run_filters_live_in_the_url_through_reload_and_back(page: Page) -> None
 
 
 def test_blocked_deletions_are_applied_after_review(page: Page, ui_stack: UiStack) -> None:
-    tenant = ui_stack.sandbox.add_tenant("browser-globex", workflow_count=4, seed=13)
+    tenant = ui_stack.sandbox.add_tenant("browser-globex", workflow_count=10, seed=13)
     _add_customer_form(page, ui_stack, "Browser Globex", tenant.client_id)
     page.get_by_label("Client secret").fill(tenant.client_secret)
     page.get_by_role("button", name="Add customer").click()
     expect(page.get_by_role("heading", name="Browser Globex", level=1)).to_be_visible()
-    _wait_for_workflow_count(page, 4)
+    _wait_for_workflow_count(page, 10)
 
-    tenant.churn(delete=3, seed=2)  # 3 of 4 gone: more than the guard's 50 %
+    tenant.churn(delete=7, seed=2)  # 7 of 10 gone: above the guard's 50 % and its floor of 3
     page.get_by_role("button", name="Sync now").click()
     card = page.locator(".run-card")
     expect(card.locator("[data-state=finished]")).to_be_visible(timeout=SYNC_BOUND_MS)
-    expect(card).to_contain_text("would delete 3 of the stored workflows")
+    expect(card).to_contain_text("would delete 7 of the stored workflows")
     page.reload()
-    expect(page.get_by_role("heading", name="Workflows (4)")).to_be_visible()  # nothing deleted
+    expect(page.get_by_role("heading", name="Workflows (10)")).to_be_visible()  # nothing deleted
 
     page.goto("/ui/failed?status=deletes_blocked")
     row = page.locator("#runs-results tbody tr", has_text="Browser Globex")
-    row.get_by_text("Apply 3 deletions…").click()
-    row.get_by_role("button", name="Apply 3 deletions").click()
+    row.get_by_text("Apply 7 deletions…").click()
+    row.get_by_role("button", name="Apply 7 deletions").click()
     applied = row.locator(".run-card")
     expect(applied.locator("[data-state=finished]")).to_be_visible(timeout=SYNC_BOUND_MS)
-    expect(applied).to_contain_text(re.compile(r"0 created, 0 updated, 3 deleted"))
+    expect(applied).to_contain_text(re.compile(r"0 created, 0 updated, 7 deleted"))
     page.goto("/ui/customers")
     page.get_by_role("link", name="Browser Globex").click()
-    expect(page.get_by_role("heading", name="Workflows (1)")).to_be_visible()
+    expect(page.get_by_role("heading", name="Workflows (3)")).to_be_visible()

@@ -451,3 +451,23 @@ async def test_history_restore_gets_the_whole_page(ui: UiClient) -> None:
         "/ui/runs?status=failed", headers={**HTMX, "HX-History-Restore-Request": "true"}
     )
     assert restore.text.lstrip().startswith("<!doctype html>")
+
+
+async def test_apply_deletions_replays_allowing_exactly_the_reviewed_number(
+    ui: UiClient, db: Db, create_customer: Callable[..., Any]
+) -> None:
+    customer = await create_customer(name="Acme")
+    blocked = db.sync_run(customer["id"], "deletes_blocked", blocked_deletes=7, total=3)
+    failed = db.sync_run(customer["id"], "failed", error_kind="permanent", error_message="x")
+    await db.add(blocked, failed)
+    page = (await ui.get("/ui/failed")).text
+    assert page.count("Apply 7 deletions</button>") == 1  # only on the blocked run
+    response = await ui.post(f"/ui/runs/{blocked.id}/apply-deletions", headers=HTMX)
+    assert response.status_code == 202
+    assert "hx-trigger" in response.text
+    [command] = await db.outbox(topics.SYNC_COMMANDS)
+    assert command.payload["allow_deletes"] == 7
+    assert command.payload["replay_of"] == str(blocked.id)
+    refused = await ui.post(f"/ui/runs/{failed.id}/apply-deletions")
+    assert refused.status_code == 409
+    assert len(await db.outbox(topics.SYNC_COMMANDS)) == 1

@@ -177,6 +177,24 @@ async def replay_run(
     return queued(request, ui, new_card(ui, command_id, run.customer_id))
 
 
+@router.post("/runs/{run_id}/apply-deletions", include_in_schema=False)
+async def apply_deletions(
+    request: Request, run_id: uuid.UUID, ui: UiDep, uow: UowDep, session: SessionDep
+) -> Response:
+    """Replay a deletes_blocked run allowing exactly the deletions it reported (the number the
+    operator reviewed): if Zuora now lists even more missing, the guard blocks again."""
+    run = await sync.get_sync_run(session, run_id)
+    if run.status != "deletes_blocked" or not run.blocked_deletes:
+        raise RunNotReplayableError(
+            "Only a run blocked by the deletion guard has deletions to apply"
+        )
+    await uow.end_read()
+    command_id = await sync.replay_sync_run(
+        uow, run_id, force=False, allow_deletes=run.blocked_deletes
+    )
+    return queued(request, ui, new_card(ui, command_id, run.customer_id))
+
+
 @router.post("/failed/replay", include_in_schema=False)
 async def replay_shown(request: Request, ui: UiDep, uow: UowDep) -> Response:
     """Replay the runs the page showed (their ids came with the form): says how many."""
