@@ -80,6 +80,12 @@ def _documented(model: Any) -> PlainValidator:
     return PlainValidator(_as_received, json_schema_input_type=model)
 
 
+async def _undecoded(msg: KafkaMessage) -> Any:
+    """The raw bytes: FastStream must not decode JSON itself, or a body that is not JSON would
+    fail before our handler could dead-letter it (the handlers parse ``msg.body``)."""
+    return msg.body
+
+
 SyncCommandBody = Annotated[Any, _documented(SyncCustomerWorkflows)]
 RetrySyncBody = Annotated[Any, _documented(RetrySync)]
 SyncAllBody = Annotated[Any, _documented(SyncAllCustomers)]
@@ -276,7 +282,12 @@ def build_app(
         group_id = f"{worker.group_id}.{group}"
         # FastStream's overloads cannot type **kwargs; the options come from typed settings above.
         register: Callable[[Handler], object] = broker.subscriber(
-            topic, group_id=group_id, title=f"{topic}:{group}", **options, **extra
+            topic,
+            group_id=group_id,
+            title=f"{topic}:{group}",
+            decoder=_undecoded,
+            **options,
+            **extra,
         )
         register(handler)
 
