@@ -14,18 +14,21 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from event_bus.broker import json_headers
 from event_bus.outbox import PublishFn, enqueue
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sync_messages import topics
 from workflow_store.models import OutboxMessage, ProcessedMessage, SyncRun
 
 RETRY_SCHEDULED = "retry_scheduled"
+
+_CLAIMER = "sync-worker"
+_CLAIM_TTL = timedelta(seconds=120)  # longer than a few publishes of 10 s at most each
 
 # What settling a sync publishes (only the worker writes these topics through the outbox).
 SETTLED_TOPICS = (topics.SYNC_RETRY, topics.SYNC_DLQ, topics.SYNC_EVENTS)
@@ -85,33 +88,58 @@ class ProcessedLedger:
     async def flush(self, key: str) -> int:
         """Publish, in order, what settled messages of ``key`` left unpublished; mark it sent.
 
-        Rows are locked while published (``SKIP LOCKED`` on PostgreSQL), so the API's outbox relay
-        never publishes the same row at the same time. A failed publish raises, after the rows
-        published before it were marked sent.
+        As the outbox relay does (event_bus.outbox): claim the rows in a short transaction, publish
+        outside any transaction, then mark them sent, so the API's relay never publishes a claimed
+        row at the same time. A failed publish raises, after the rows published before it were
+        marked sent and the rest released.
         """
-        sent = 0
-        failure: Exception | None = None
+        now = datetime.now(UTC)
         async with self._sessions() as session, session.begin():
             stmt = (
                 select(OutboxMessage)
                 .where(
                     OutboxMessage.sent_at.is_(None),
+                    OutboxMessage.dead_at.is_(None),
                     OutboxMessage.key == key,
                     OutboxMessage.topic.in_(SETTLED_TOPICS),
+                    or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
                 )
-                .order_by(OutboxMessage.created_at, OutboxMessage.id)
+                .order_by(OutboxMessage.seq)
             )
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
-            for row in (await session.scalars(stmt)).all():
-                value = json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False)
-                try:
-                    await self._publish(row.topic, key.encode(), value.encode(), json_headers())
-                except Exception as exc:  # commit what was sent, then report the failure
-                    failure = exc
-                    break
-                row.sent_at = datetime.now(UTC)
-                sent += 1
+            claimed = [(row.id, row.topic, row.payload) for row in await session.scalars(stmt)]
+            if claimed:
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_([row_id for row_id, _, _ in claimed]))
+                    .values(claimed_by=_CLAIMER, claimed_until=now + _CLAIM_TTL)
+                )
+        sent: list[uuid.UUID] = []
+        failure: Exception | None = None
+        for row_id, topic, payload in claimed:
+            value = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+            try:
+                await self._publish(topic, key.encode(), value.encode(), json_headers())
+            except Exception as exc:  # mark what was sent, release the rest, then report it
+                failure = exc
+                break
+            sent.append(row_id)
+        if claimed:
+            async with self._sessions() as session, session.begin():
+                if sent:
+                    await session.execute(
+                        update(OutboxMessage)
+                        .where(OutboxMessage.id.in_(sent))
+                        .values(sent_at=datetime.now(UTC), claimed_until=None)
+                    )
+                unsent = [row_id for row_id, _, _ in claimed if row_id not in sent]
+                if unsent:
+                    await session.execute(
+                        update(OutboxMessage)
+                        .where(OutboxMessage.id.in_(unsent))
+                        .values(claimed_by=None, claimed_until=None)
+                    )
         if failure is not None:
             raise failure
-        return sent
+        return len(sent)
