@@ -356,10 +356,10 @@ def build_app(
     async def _drain() -> None:
         # Before the broker stops its consumers (which leaves the groups and hands the
         # partitions to other workers): stop fetching, let in-flight syncs finish.
-        await lag.stop()
         await runtime.deliveries.drain(
             subscriber_consumers(broker.subscribers), worker.shutdown_grace_seconds
         )
+        await lag.stop()
 
     @app.after_shutdown
     async def _stop() -> None:

@@ -12,7 +12,6 @@ KEDA's Kafka scaler or kafka-exporter); this is the per-process view.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -102,8 +101,9 @@ class LagMonitor:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded: a consumer call may not yield to the cancellation at once, and the
+            # shutdown (drain) must not wait on a metric.
+            await asyncio.wait({self._task}, timeout=5)
             self._task = None
 
     async def _run(self) -> None:
