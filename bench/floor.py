@@ -54,12 +54,12 @@ async def fetch_all(
     async with httpx.AsyncClient(base_url=sandbox_url, timeout=60, limits=limits) as http:
 
         async def send(method: str, url: str, **kw: Any) -> httpx.Response:
-            # A pooled keep-alive connection can be closed by the server just as it is reused;
-            # even a bare loop must resend then (bounded: 3 tries).
+            # A pooled keep-alive connection can be closed (or reset) by the server just as it is
+            # reused; even a bare loop must resend then (bounded: 3 tries).
             for attempt in range(3):
                 try:
                     return await http.request(method, url, **kw)
-                except httpx.RemoteProtocolError:
+                except (httpx.RemoteProtocolError, httpx.ReadError):
                     if attempt == 2:
                         raise
             raise AssertionError("unreachable")
