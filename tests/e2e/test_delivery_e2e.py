@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import Any
 
 import httpx
+import psutil
 import pytest
 from event_bus.broker import KafkaPublisher
 from event_bus.local_broker import free_port
@@ -134,8 +136,10 @@ async def test_sigterm_lets_the_in_flight_sync_finish_before_the_partition_moves
     tenant.faults.latency_ms = 1000
     (cid,) = await add_customers(stack, db, [tenant])
     grace = {"WORKER_SHUTDOWN_GRACE_SECONDS": "90"}
-    first = await stack.start_worker("worker-a", **grace)
-    await stack.start_worker("worker-b", **grace)  # ready to take the partition over
+    workers = [
+        await stack.start_worker("worker-a", **grace),
+        await stack.start_worker("worker-b", **grace),  # either one takes the partition over
+    ]
     await publish(
         stack,
         topics.SYNC_COMMANDS,
@@ -147,6 +151,19 @@ async def test_sigterm_lets_the_in_flight_sync_finish_before_the_partition_moves
         return tenant.stats.list_requests >= 2
 
     await wait_until(in_the_middle, timeout=60, what="the sync to be under way")
+    # Which worker owns the customer's partition is the group's choice: SIGTERM the one that is
+    # talking to Zuora right now (its open connections to the sandbox's port).
+    sandbox_port = httpx.URL(zuora_sandbox.base_url).port
+
+    def talks_to_the_sandbox(process: Any) -> bool:
+        connections = psutil.Process(process.popen.pid).net_connections(kind="tcp")
+        return any(c.raddr and c.raddr.port == sandbox_port for c in connections)
+
+    async def one_worker_syncs() -> bool:
+        return sum(talks_to_the_sandbox(w) for w in workers) == 1
+
+    await wait_until(one_worker_syncs, timeout=30, what="the syncing worker to be known")
+    first = next(w for w in workers if talks_to_the_sandbox(w))
     assert first.stop(timeout=120) == 0  # SIGTERM; returns once the worker exited
     runs = await runs_of(db, cid)
     assert [r.status for r in runs] == ["succeeded"], [(r.status, r.error_message) for r in runs]
