@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -30,34 +29,19 @@ from .definition_book import (
     UnknownVersion,
     UnknownWorkflow,
 )
+from .kit import TENANT_PATH, ZuoraKit
+from .kit import admin as _admin
 from .problems import Problem
 
 if TYPE_CHECKING:
     from .state import Tenant
 
-JSON = "application/json"
 # Shapes of the spec's export 400/404 examples (the 404 carries status 400 inside, as in E1).
 _UNKNOWN_WORKFLOW = b'{"Errors":["The workflow for the given id does not exist"]}'
 
 
-@dataclass(frozen=True)
-class ZuoraKit:
-    """The app's shared request helpers (auth, headers and counters, tenant faults, admin JSON)."""
-
-    authenticate: Callable[[Request], Awaitable[tuple[Tenant | None, Response | None]]]
-    respond: Callable[..., Response]
-    roll_fault: Callable[[Request, Tenant, float, float], Response | None]
-    server_error: Callable[[Request, Tenant, int], Response]
-    json_body: Callable[[Request], Awaitable[dict[str, Any]]]
-    tenant_of: Callable[[Request], Tenant]
-
-
 def _workflow_errors(status: int, title: str) -> bytes:
     return json.dumps({"errors": [{"code": "invalid", "status": status, "title": title}]}).encode()
-
-
-def _admin(data: Any, status: int = 200) -> Response:
-    return Response(json.dumps(data, ensure_ascii=False), status_code=status, media_type=JSON)
 
 
 def definition_routes(kit: ZuoraKit) -> list[Route]:
@@ -218,7 +202,8 @@ def definition_routes(kit: ZuoraKit) -> list[Route]:
             raise Problem(422, "Invalid faults", str(exc)) from exc
         return _admin(book.faults[endpoint].to_dict())
 
-    workflow = "/_sandbox/tenants/{name}/workflows/{wf_id:int}"
+    workflow = TENANT_PATH + "/workflows/{wf_id:int}"
+    faults = TENANT_PATH + "/faults/{endpoint}"
     return [
         Route("/workflows/{workflow_id}/export", export, methods=["GET"]),
         Route("/workflows/{workflow_id}/versions", versions, methods=["GET"]),
@@ -226,6 +211,6 @@ def definition_routes(kit: ZuoraKit) -> list[Route]:
         Route(f"{workflow}/definition", definition_put, methods=["PUT"]),
         Route(f"{workflow}/definition/edit", definition_edit, methods=["POST"]),
         Route(f"{workflow}/activate", activate, methods=["POST"]),
-        Route("/_sandbox/tenants/{name}/faults/{endpoint}", faults_get, methods=["GET"]),
-        Route("/_sandbox/tenants/{name}/faults/{endpoint}", faults_put, methods=["PUT", "PATCH"]),
+        Route(faults, faults_get, methods=["GET"]),
+        Route(faults, faults_put, methods=["PUT", "PATCH"]),
     ]
