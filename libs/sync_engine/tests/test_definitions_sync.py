@@ -194,18 +194,24 @@ async def test_definitions_can_be_switched_off(store: Store, tenant: Tenant) -> 
 async def test_exports_left_when_the_deadline_runs_out_are_counted_and_fetched_next_run(
     store: Store, tenant: Tenant
 ) -> None:
+    from sync_engine.adapters import HttpZuoraGateway, SqlSyncStore
     from sync_engine.definitions_step import DefinitionsStep
-    from zuora_client import ZuoraClient, ZuoraCredentials
+    from sync_engine.ports import Listing
+    from zuora_client import ZuoraCredentials
 
     cid = await store.add_customer_for(tenant)
     await sync(engine_for(store, enabled=False), cid)  # the workflows, no definitions yet
-    listing = {wid: Workflow.from_api(item) for wid, item in tenant.workflows.items()}
-    step = DefinitionsStep(store.sessions, DefinitionSettings(), clock=lambda: NOW)
+    listing = Listing(
+        {wid: Workflow.from_api(item) for wid, item in tenant.workflows.items()}, pages=1
+    )
+    sql_store = SqlSyncStore(store.sessions, store.box, clock=lambda: NOW)
+    step = DefinitionsStep(sql_store, DefinitionSettings(), clock=lambda: NOW)
     creds = ZuoraCredentials(
         base_url=store.base_url, client_id=tenant.client_id, client_secret=tenant.client_secret
     )
-    async with ZuoraClient(creds, allowed_base_urls=(store.base_url,)) as client:
-        out_of_time = await step.fetch(client, cid, listing, budget_seconds=0)
+    gateway = HttpZuoraGateway(SyncSettings(), allowed_base_urls=(store.base_url,))
+    async with gateway.connect(creds) as zuora:
+        out_of_time = await step.fetch(zuora, cid, listing, budget_seconds=0)
     assert (out_of_time.fetched, out_of_time.failed) == (0, 12)
     assert "not fetched within the sync deadline" in out_of_time.failures[-1]
 

@@ -9,7 +9,11 @@ it; zuora-workflow-export.md section 5). So a no-change re-sync asks for no expo
 
 An export that fails is counted and logged; the stored definition stays as it was (never
 overwritten), the listing's result is still applied, and the next sync asks again (the stored
-fingerprint still differs). The write runs inside the engine's write transaction.
+fingerprint still differs). The write runs inside the run's write transaction.
+
+This is the first of the use case's further fetch steps (:class:`sync_engine.ports.FetchStep`),
+over its ports: Zuora through a :class:`~sync_engine.ports.ZuoraSession`, the store through a
+:class:`~sync_engine.ports.SyncStore`.
 """
 
 from __future__ import annotations
@@ -17,24 +21,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from workflow_store.definitions import (
-    DefinitionChange,
-    DefinitionFingerprint,
-    FetchedDefinition,
-    canonical_document,
-    current_fingerprints,
-    store_definitions,
-)
-from zuora_client import Workflow, ZuoraClient
+from workflow_store.definitions import DefinitionFingerprint, FetchedDefinition, canonical_document
+from zuora_client import Workflow
 
 from sync_engine.failures import describe_failure
+from sync_engine.outcome import SyncOutcome
+from sync_engine.ports import Listing, SyncStore, SyncTransaction, ZuoraSession
 
 __all__ = ["DefinitionSettings", "DefinitionsStep", "FetchedDefinitions"]
 
@@ -67,6 +65,7 @@ class DefinitionSettings(BaseSettings):
 class FetchedDefinitions:
     """What the fetch produced: the exports, and how many requests succeeded or failed."""
 
+    history_limit: int
     items: list[FetchedDefinition] = field(default_factory=list)
     failed: int = 0
     failures: list[str] = field(default_factory=list)  # the first few, for the run's note
@@ -74,6 +73,18 @@ class FetchedDefinitions:
     @property
     def fetched(self) -> int:
         return len(self.items)
+
+    async def write(
+        self, tx: SyncTransaction, customer_id: uuid.UUID, now: datetime, outcome: SyncOutcome
+    ) -> None:
+        """Store the fetched exports in the run's write transaction; count them on the run."""
+        changes = await tx.workflows.store_definitions(
+            customer_id, self.items, now=now, history_limit=self.history_limit
+        )
+        outcome.stats.definitions_fetched = self.fetched
+        outcome.stats.definitions_changed = len(changes)
+        outcome.stats.definitions_failed = self.failed
+        outcome.definition_changes = changes
 
 
 def _fingerprint(workflow: Workflow) -> tuple[int | None, str | None, datetime | None]:
@@ -88,11 +99,11 @@ def _fingerprint(workflow: Workflow) -> tuple[int | None, str | None, datetime |
 class DefinitionsStep:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        store: SyncStore,
         settings: DefinitionSettings,
         clock: Callable[[], datetime],
     ) -> None:
-        self._sessions = sessions
+        self._store = store
         self._settings = settings
         self._clock = clock
 
@@ -106,9 +117,9 @@ class DefinitionsStep:
 
     async def fetch(
         self,
-        client: ZuoraClient,
+        zuora: ZuoraSession,
         customer_id: uuid.UUID,
-        workflows: Mapping[int, Workflow],
+        listing: Listing,
         *,
         budget_seconds: float = float("inf"),
     ) -> FetchedDefinitions:
@@ -116,11 +127,12 @@ class DefinitionsStep:
         Zuora's rate limit); never raises for one export's failure. Exports still missing after
         ``budget_seconds`` are counted failed (the run's listing is written all the same, and
         the next run asks for them again)."""
-        result = FetchedDefinitions()
+        result = FetchedDefinitions(history_limit=self._settings.history_limit)
+        workflows = listing.workflows
         if not self._settings.enabled or not workflows:
             return result
-        async with self._sessions() as session:
-            stored = await current_fingerprints(session, customer_id)
+        async with self._store.transaction() as tx:
+            stored = await tx.workflows.definition_fingerprints(customer_id)
         now = self._clock()
         due = [wf for wid, wf in workflows.items() if self._due(wf, stored.get(wid), now)]
         if not due:
@@ -135,7 +147,7 @@ class DefinitionsStep:
                     workflow = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                await self._fetch_one(client, customer_id, workflow, result)
+                await self._fetch_one(zuora, customer_id, workflow, result)
 
         workers = min(self._settings.concurrency, len(due))
         try:
@@ -157,7 +169,7 @@ class DefinitionsStep:
 
     async def _fetch_one(
         self,
-        client: ZuoraClient,
+        zuora: ZuoraSession,
         customer_id: uuid.UUID,
         workflow: Workflow,
         result: FetchedDefinitions,
@@ -166,7 +178,7 @@ class DefinitionsStep:
         # No active version (a definition's first version is inactive): its newest one.
         wanted = None if version_id is not None else "latest"
         try:
-            export = await client.get_workflow_export(workflow.id, version=wanted)
+            export = await zuora.export(workflow.id, wanted)
             canonical, content_hash = canonical_document(export.raw)
         except Exception as exc:  # one export's failure never fails the customer
             message = f"workflow {workflow.id}: {describe_failure(exc)}"
@@ -187,16 +199,4 @@ class DefinitionsStep:
                 listed_version=version,
                 listed_updated_at=updated_at,
             )
-        )
-
-    async def write(
-        self,
-        session: AsyncSession,
-        customer_id: uuid.UUID,
-        fetched: FetchedDefinitions,
-        now: datetime,
-    ) -> list[DefinitionChange]:
-        """Store the fetched exports in the caller's (the sync's) write transaction."""
-        return await store_definitions(
-            session, customer_id, fetched.items, now=now, history_limit=self._settings.history_limit
         )
