@@ -46,14 +46,17 @@ async def test_fire_counts_published_and_given_up_commands() -> None:
 async def test_run_serves_metrics_until_stopped() -> None:
     port = free_port()
     settings = SchedulerSettings.model_validate(
-        {"kafka": KafkaSettings.model_validate({"bootstrap_servers": f"127.0.0.1:{free_port()}"})}
+        {
+            "kafka": KafkaSettings.model_validate(
+                {"bootstrap_servers": f"127.0.0.1:{free_port()}"}
+            ),
+            "metrics": MetricsSettings(port=port),
+        }
     )
     metrics = SchedulerMetrics(CollectorRegistry())
     metrics.observe_emit("hourly", published=True)
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        run(settings, stop, metrics=metrics, metrics_settings=MetricsSettings(port=port))
-    )
+    task = asyncio.create_task(run(settings, stop, metrics=metrics))
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         async with httpx.AsyncClient() as client:

@@ -44,7 +44,7 @@ from sync_worker.app import build_app
 from sync_worker.asyncapi import docs_app
 from sync_worker.handlers import SyncCommandHandler
 from sync_worker.metrics import engine_hooks
-from sync_worker.settings import WorkerSettings
+from sync_worker.settings import SyncWorkerSettings, WorkerSettings
 from workflow_store.crypto import SecretBox
 from workflow_store.customers import add_customer
 from workflow_store.db import create_engine, create_session_factory
@@ -230,14 +230,14 @@ async def test_worker_serves_metrics_over_http_after_a_sync_from_kafka(
             "APP_ENV": "test",
         }
     )
-    app, _broker, runtime = build_app(
-        store,
-        kafka_settings,
-        WorkerSettings(concurrency=1, lag_interval_seconds=0.2),
-        fast_sync_settings(),
-        metrics=WorkerMetrics(CollectorRegistry()),
-        metrics_settings=MetricsSettings(port=port),
+    settings = SyncWorkerSettings(
+        store=store,
+        kafka=kafka_settings,
+        worker=WorkerSettings(concurrency=1, lag_interval_seconds=0.2),
+        sync=fast_sync_settings(),
+        metrics=MetricsSettings(port=port),
     )
+    app, _broker, runtime = build_app(settings, metrics=WorkerMetrics(CollectorRegistry()))
     await app.start()
     publisher = KafkaPublisher(kafka_settings, component="test")
     try:
@@ -274,12 +274,12 @@ async def test_worker_serves_metrics_over_http_after_a_sync_from_kafka(
 async def test_a_malformed_message_is_still_skipped_with_the_documented_body(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    _app, broker, runtime = build_app(
-        StoreSettings.model_validate({"DATABASE_URL": "sqlite+aiosqlite:///:memory:"}),
-        KafkaSettings.model_validate({"bootstrap_servers": "127.0.0.1:9"}),
-        metrics=WorkerMetrics(CollectorRegistry()),
-        metrics_settings=MetricsSettings(port=0),
+    settings = SyncWorkerSettings(
+        store=StoreSettings.model_validate({"DATABASE_URL": "sqlite+aiosqlite:///:memory:"}),
+        kafka=KafkaSettings.model_validate({"bootstrap_servers": "127.0.0.1:9"}),
+        metrics=MetricsSettings(port=0),
     )
+    _app, broker, runtime = build_app(settings, metrics=WorkerMetrics(CollectorRegistry()))
 
     async def never(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a malformed message reached the handler")

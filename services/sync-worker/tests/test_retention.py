@@ -8,7 +8,7 @@ from event_bus.settings import KafkaSettings
 from sqlalchemy import select
 from sync_engine import SyncSettings
 from sync_worker.app import WorkerRuntime
-from sync_worker.settings import WorkerSettings
+from sync_worker.settings import SyncWorkerSettings, WorkerSettings
 from workflow_store.crypto import SecretBox
 from workflow_store.db import create_engine, create_session_factory
 from workflow_store.migrate import upgrade_async
@@ -31,10 +31,12 @@ async def test_runtime_prunes_ledger_entries_older_than_the_retention(sqlite_url
         DATABASE_URL=sqlite_url, ENCRYPTION_KEYS=SecretBox.generate_key(), APP_ENV="test"
     )
     runtime = WorkerRuntime(
-        store,
-        KafkaSettings(bootstrap_servers="127.0.0.1:1"),  # never contacted by this test
-        WorkerSettings(ledger_retention_days=1, prune_interval_seconds=0),
-        SyncSettings(),
+        SyncWorkerSettings(
+            store=store,
+            kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"),  # never contacted by this test
+            worker=WorkerSettings(ledger_retention_days=1, prune_interval_seconds=0),
+            sync=SyncSettings(),
+        )
     )
     await runtime.start()
     try:

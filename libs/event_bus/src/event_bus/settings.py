@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from observability.settings import EnvSettings, comma_list
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 __all__ = ["KafkaSettings"]
 
 
-class KafkaSettings(BaseSettings):
+class KafkaSettings(EnvSettings):
     """How to reach Kafka and how to shape topics, producers and consumers.
 
     Defaults fit Apache Kafka in production except ``idempotent_producer``, which is off because
@@ -36,7 +37,7 @@ class KafkaSettings(BaseSettings):
     @property
     def bootstrap_list(self) -> list[str]:
         """``bootstrap_servers`` split on commas, as the Kafka clients want it."""
-        return [server.strip() for server in self.bootstrap_servers.split(",") if server.strip()]
+        return comma_list(self.bootstrap_servers)
 
     def client_id(self, component: str) -> str:
         """The client id a component uses, e.g. ``zuora-workflow-sync-scheduler``."""

@@ -13,7 +13,6 @@ import dataclasses
 import enum
 import json as jsonlib
 import logging
-import os
 import re
 import sys
 import uuid
@@ -21,6 +20,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TextIO
+
+from observability.settings import LogSettings
 
 __all__ = [
     "REDACTED",
@@ -204,14 +205,9 @@ class TextFormatter(_RedactedTracebacks):
 
 
 def json_by_default(environ: Mapping[str, str] | None = None) -> bool:
-    """``LOG_FORMAT`` (json | text) if set; else text when ``APP_ENV=development``, else JSON."""
-    env = os.environ if environ is None else environ
-    chosen = env.get("LOG_FORMAT", "").strip().lower()
-    if chosen in ("json", "text"):
-        return chosen == "json"
-    if chosen:
-        raise ValueError(f"LOG_FORMAT must be 'json' or 'text', not {chosen!r}")
-    return env.get("APP_ENV", "production").strip().lower() != "development"
+    """``LOG_FORMAT`` (json | text) if set; else text when ``APP_ENV=development``, else JSON
+    (:class:`observability.settings.LogSettings` read from ``environ``, default the process's)."""
+    return LogSettings.from_environ(environ).use_json
 
 
 _HANDLER_MARK = "_zws_observability_handler"
@@ -221,16 +217,23 @@ def configure_logging(
     service: str,
     *,
     json: bool | None = None,
-    level: str = "INFO",
+    level: str | None = None,
     stream: TextIO | None = None,
+    settings: LogSettings | None = None,
 ) -> logging.Handler:
     """Send every log record to ``stream`` (stderr) as JSON lines or readable text.
 
-    ``json=None`` follows :func:`json_by_default`. Replaces the handler a previous call installed
+    ``json`` and ``level`` default to ``settings`` (a service's ``LOG_*``/``APP_ENV``), else to
+    :func:`json_by_default` and ``INFO``. Replaces the handler a previous call installed
     (calling it twice is harmless), quiets noisy third-party loggers and routes FastStream's own
     logger through the root handler. Returns the installed handler.
     """
-    use_json = json_by_default() if json is None else json
+    if json is not None:
+        use_json = json
+    else:
+        use_json = settings.use_json if settings is not None else json_by_default()
+    if level is None:
+        level = settings.level if settings is not None else "INFO"
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter(service) if use_json else TextFormatter(service))
     handler.addFilter(RedactingFilter())

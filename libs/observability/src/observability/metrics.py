@@ -28,7 +28,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from observability.settings import EnvSettings
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
@@ -290,7 +292,7 @@ class SchedulerMetrics:
             self.last_emitted.labels(reason=reason).set_to_current_time()
 
 
-class MetricsSettings(BaseSettings):
+class MetricsSettings(EnvSettings):
     """Where a non-HTTP service (worker, scheduler) serves ``/metrics``."""
 
     model_config = SettingsConfigDict(env_prefix="METRICS_", extra="ignore")

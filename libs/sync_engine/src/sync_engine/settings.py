@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from observability.settings import EnvSettings
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 
-class SyncSettings(BaseSettings):
+class SyncSettings(EnvSettings):
     model_config = SettingsConfigDict(env_prefix="SYNC_", extra="ignore")
 
     delete_guard_share: float = Field(

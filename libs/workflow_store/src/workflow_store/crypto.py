@@ -6,6 +6,7 @@ import binascii
 from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from observability.settings import comma_list
 
 from .errors import InvalidEncryptionKeyError, SecretDecryptionError
 
@@ -14,7 +15,7 @@ __all__ = ["SecretBox", "parse_keys"]
 
 def parse_keys(value: str) -> list[str]:
     """Split a comma-separated key list (``ENCRYPTION_KEYS``) into stripped, non-empty keys."""
-    return [part.strip() for part in value.split(",") if part.strip()]
+    return comma_list(value)
 
 
 def _fernet(key: str, position: int) -> Fernet:

@@ -9,8 +9,9 @@ import logging
 import os
 from pathlib import Path
 
+from observability.settings import AppEnvSettings, comma_list
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from .crypto import SecretBox, parse_keys
 from .errors import ConfigurationError, InvalidEncryptionKeyError
@@ -21,7 +22,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/zuora-sync.db"
 DEV_KEY_FILENAME = "dev-encryption.key"
-_DEVELOPMENT = "development"
 
 
 def load_dev_key(data_dir: Path) -> str:
@@ -50,8 +50,9 @@ def load_dev_key(data_dir: Path) -> str:
     return key
 
 
-class StoreSettings(BaseSettings):
-    """Database and secret-encryption configuration (environment variables)."""
+class StoreSettings(AppEnvSettings):
+    """Database and secret-encryption configuration (environment variables); ``APP_ENV`` and
+    :attr:`is_development` come from :class:`~observability.settings.AppEnvSettings`."""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
 
@@ -70,11 +71,6 @@ class StoreSettings(BaseSettings):
         validation_alias="ZUORA_ALLOWED_BASE_URLS",
         description="Comma-separated base URLs allowed besides Zuora's official hosts.",
     )
-    app_env: str = Field(
-        default="production",
-        validation_alias="APP_ENV",
-        description="'development' allows a generated encryption key; anything else does not.",
-    )
     dev_data_dir: Path = Field(
         default=Path("./var"),
         validation_alias="DEV_DATA_DIR",
@@ -82,15 +78,9 @@ class StoreSettings(BaseSettings):
     )
 
     @property
-    def is_development(self) -> bool:
-        return self.app_env.strip().lower() == _DEVELOPMENT
-
-    @property
     def allowed_base_urls(self) -> tuple[str, ...]:
         """``ZUORA_ALLOWED_BASE_URLS`` as a tuple of stripped, non-empty URLs."""
-        return tuple(
-            part.strip() for part in self.zuora_allowed_base_urls.split(",") if part.strip()
-        )
+        return tuple(comma_list(self.zuora_allowed_base_urls))
 
     def encryption_key_list(self) -> list[str]:
         """The configured keys (newest first); in development a persisted generated key.

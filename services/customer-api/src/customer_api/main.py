@@ -16,7 +16,7 @@ __all__ = ["main"]
 
 def main() -> None:
     settings = ApiSettings()
-    configure_logging("customer-api", level=settings.log_level)
+    configure_logging("customer-api", settings=settings.log)
     try:
         settings.check_process_model()
         app = create_app(settings)
@@ -32,7 +32,7 @@ def main() -> None:
             workers=settings.api_workers,
             host=settings.api_host,
             port=settings.api_port,
-            log_level=settings.log_level.lower(),
+            log_level=settings.log.level.lower(),
             log_config=None,
             proxy_headers=True,
             # uvicorn kills a worker that does not answer its supervisor's ping within this
@@ -45,7 +45,7 @@ def main() -> None:
         app,
         host=settings.api_host,
         port=settings.api_port,
-        log_level=settings.log_level.lower(),
+        log_level=settings.log.level.lower(),
         log_config=None,  # uvicorn's loggers propagate to our handler (JSON or text)
         proxy_headers=True,
     )

@@ -9,6 +9,7 @@ import hashlib
 import logging
 
 from event_bus.settings import KafkaSettings
+from observability.settings import LogSettings, comma_list
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from workflow_store.errors import ConfigurationError
@@ -93,7 +94,6 @@ class ApiSettings(StoreSettings):
         description="Token requests per minute per Zuora host made by this process's "
         "credential checks (Zuora allows 100/min per IP).",
     )
-    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     metrics_max_customers: int = Field(
         default=1000,
         ge=0,
@@ -130,6 +130,9 @@ class ApiSettings(StoreSettings):
         default_factory=KafkaSettings,
         description="Kafka connection settings, read from the KAFKA_* variables.",
     )
+    log: LogSettings = Field(
+        default_factory=LogSettings, description="LOG_LEVEL and LOG_FORMAT (by APP_ENV if unset)."
+    )
 
     def check_process_model(self) -> None:
         """Refuse ``API_WORKERS > 1`` on SQLite (a ``ConfigurationError``).
@@ -148,7 +151,7 @@ class ApiSettings(StoreSettings):
         With no keys: in development the documented :data:`DEV_API_KEY` (with a warning);
         anywhere else a :class:`ConfigurationError` that names the variable, never a value.
         """
-        keys = [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+        keys = comma_list(self.api_keys.get_secret_value())
         if not keys:
             if self.is_development:
                 logger.warning(

@@ -11,7 +11,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from event_bus.broker import KafkaPublisher
 from event_bus.topics import TopicsNotReadyError, ensure_topics
-from observability.metrics import MetricsSettings, SchedulerMetrics, start_metrics_server
+from observability.metrics import SchedulerMetrics, start_metrics_server
 from sync_messages import SyncReason
 
 from sync_scheduler.emitter import SyncAllEmitter, kafka_publish
@@ -125,7 +125,6 @@ async def run(
     stop: asyncio.Event,
     *,
     metrics: SchedulerMetrics | None = None,
-    metrics_settings: MetricsSettings | None = None,
 ) -> None:
     """Run the scheduler until ``stop`` is set, then shut down cleanly.
 
@@ -133,7 +132,7 @@ async def run(
     """
     metrics = metrics if metrics is not None else SchedulerMetrics()
     metrics_server = start_metrics_server(
-        metrics.registry, default_port=DEFAULT_METRICS_PORT, settings=metrics_settings
+        metrics.registry, default_port=DEFAULT_METRICS_PORT, settings=settings.metrics
     )
     publisher = KafkaPublisher(
         settings.kafka,

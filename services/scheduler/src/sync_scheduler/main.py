@@ -8,7 +8,6 @@ Logs go to stderr as JSON lines (``LOG_FORMAT=text`` for people; the default in
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 
 from observability.logging import configure_logging
@@ -28,8 +27,8 @@ async def _serve(settings: SchedulerSettings) -> None:
 
 
 def main() -> int:
-    configure_logging("scheduler", level=os.environ.get("LOG_LEVEL", "INFO"))
     settings = SchedulerSettings()
+    configure_logging("scheduler", settings=settings.log)
     asyncio.run(_serve(settings))
     return 0
 

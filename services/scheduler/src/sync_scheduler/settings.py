@@ -1,4 +1,5 @@
-"""Scheduler configuration from the environment (``SCHEDULER_*`` and ``KAFKA_*``)."""
+"""Scheduler configuration from the environment (``SCHEDULER_*``, plus the shared ``KAFKA_*``,
+``METRICS_*`` and ``LOG_*``/``APP_ENV`` parts)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from event_bus.settings import KafkaSettings
+from observability.metrics import MetricsSettings
+from observability.settings import EnvSettings, LogSettings
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 __all__ = ["SchedulerSettings"]
 
 
-class SchedulerSettings(BaseSettings):
-    """When to emit the sync-all commands, and how long to keep trying when Kafka is down."""
+class SchedulerSettings(EnvSettings):
+    """When to emit the sync-all commands, and how long to keep trying when Kafka is down;
+    everything else one scheduler process reads, as nested parts."""
 
     model_config = SettingsConfigDict(env_prefix="SCHEDULER_", extra="ignore")
 
@@ -31,6 +35,8 @@ class SchedulerSettings(BaseSettings):
         "slot id is the message id.",
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     @field_validator("timezone")
     @classmethod

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from event_bus.broker import KafkaPublisher, make_broker
-from event_bus.settings import KafkaSettings
 from event_bus.topics import ensure_topics
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
@@ -25,14 +24,13 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.specification import AsyncAPI
 from observability.metrics import (
     MetricsServer,
-    MetricsSettings,
     WorkerMetrics,
     start_metrics_server,
 )
 from pydantic import BaseModel, Field, PlainValidator, TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sync_engine import SyncSettings, WorkflowSyncEngine
+from sync_engine import WorkflowSyncEngine
 from sync_messages import (
     CustomerEvent,
     RetrySync,
@@ -47,14 +45,13 @@ from sync_messages import (
 from workflow_store.db import create_engine, create_session_factory
 from workflow_store.models import Customer
 from workflow_store.retention import PruneResult, prune_delivery_records
-from workflow_store.settings import StoreSettings
 
 from sync_worker import __version__
 from sync_worker.delivery import Deliveries
 from sync_worker.handlers import SyncCommandHandler
 from sync_worker.ledger import ProcessedLedger
 from sync_worker.metrics import LagMonitor, engine_hooks, subscriber_consumers
-from sync_worker.settings import WorkerSettings, check_sync_fits_poll_interval
+from sync_worker.settings import SyncWorkerSettings
 from sync_worker.sweep import close_abandoned_runs
 
 logger = logging.getLogger("sync_worker")
@@ -96,15 +93,11 @@ DeadLetter = Annotated[SyncDeadLettered | UnprocessableMessage, Field(discrimina
 class WorkerRuntime:
     """The resources of one worker process: opened at start-up, closed at shutdown."""
 
-    def __init__(
-        self,
-        store: StoreSettings,
-        kafka: KafkaSettings,
-        worker: WorkerSettings,
-        sync: SyncSettings,
-        metrics: WorkerMetrics | None = None,
-    ) -> None:
-        self.store, self.kafka, self.worker, self.sync = store, kafka, worker, sync
+    def __init__(self, settings: SyncWorkerSettings, metrics: WorkerMetrics | None = None) -> None:
+        self.settings = settings
+        self.store, self.kafka = settings.store, settings.kafka
+        self.worker, self.sync = settings.worker, settings.sync
+        worker = settings.worker
         self.metrics = metrics if metrics is not None else WorkerMetrics()
         self._db: AsyncEngine | None = None
         self._publisher: KafkaPublisher | None = None
@@ -136,6 +129,7 @@ class WorkerRuntime:
             box,
             allowed_base_urls=self.store.allowed_base_urls,
             settings=self.sync,
+            definition_settings=self.settings.definitions,
             on_outcome=on_outcome,
             on_zuora_request=on_zuora_request,
         )
@@ -244,20 +238,14 @@ def _parser(model: type[BaseModel] | TypeAdapter[Any]) -> Callable[[bytes], Any]
 
 
 def build_app(
-    store: StoreSettings | None = None,
-    kafka: KafkaSettings | None = None,
-    worker: WorkerSettings | None = None,
-    sync: SyncSettings | None = None,
-    *,
-    metrics: WorkerMetrics | None = None,
-    metrics_settings: MetricsSettings | None = None,
+    settings: SyncWorkerSettings | None = None, *, metrics: WorkerMetrics | None = None
 ) -> tuple[FastStream, KafkaBroker, WorkerRuntime]:
-    """The worker app (nothing connects before it starts). On start it also serves ``/metrics``
-    on ``METRICS_HOST:METRICS_PORT`` (default 127.0.0.1:9100; port 0 disables it)."""
-    store, kafka = store or StoreSettings(), kafka or KafkaSettings()
-    worker, sync = worker or WorkerSettings(), sync or SyncSettings()
-    check_sync_fits_poll_interval(worker, sync)
-    runtime = WorkerRuntime(store, kafka, worker, sync, metrics)
+    """The worker app (nothing connects before it starts), from one settings object (default:
+    the environment). On start it also serves ``/metrics`` on ``METRICS_HOST:METRICS_PORT``
+    (default 127.0.0.1:9100; port 0 disables it)."""
+    settings = settings if settings is not None else SyncWorkerSettings()
+    kafka, worker = settings.kafka, settings.worker
+    runtime = WorkerRuntime(settings, metrics)
     broker = make_broker(
         kafka,
         component="sync-worker",
@@ -337,7 +325,7 @@ def build_app(
         server = start_metrics_server(
             runtime.metrics.registry,
             default_port=DEFAULT_METRICS_PORT,
-            settings=metrics_settings,
+            settings=settings.metrics,
         )
         if server is not None:
             metrics_server.append(server)

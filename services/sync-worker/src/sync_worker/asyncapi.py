@@ -12,6 +12,7 @@ from faststream import FastStream
 from observability.metrics import MetricsSettings, WorkerMetrics, new_registry
 
 from sync_worker.app import build_app
+from sync_worker.settings import SyncWorkerSettings
 
 __all__ = ["DOCS_BOOTSTRAP_SERVERS", "docs_app"]
 
@@ -19,9 +20,11 @@ DOCS_BOOTSTRAP_SERVERS = "kafka:9092"
 
 
 def docs_app() -> FastStream:
-    app, _broker, _runtime = build_app(
+    settings = SyncWorkerSettings(
         kafka=KafkaSettings.model_validate({"bootstrap_servers": DOCS_BOOTSTRAP_SERVERS}),
-        metrics=WorkerMetrics(new_registry(process_metrics=False)),
-        metrics_settings=MetricsSettings(port=0),
+        metrics=MetricsSettings(port=0),
+    )
+    app, _broker, _runtime = build_app(
+        settings, metrics=WorkerMetrics(new_registry(process_metrics=False))
     )
     return app

@@ -8,16 +8,17 @@ Logs go to stderr as JSON lines (``LOG_FORMAT=text`` for people; the default in
 from __future__ import annotations
 
 import asyncio
-import os
 
 from observability.logging import configure_logging
 
 from sync_worker.app import build_app
+from sync_worker.settings import SyncWorkerSettings
 
 
 def main() -> None:
-    configure_logging("sync-worker", level=os.environ.get("LOG_LEVEL", "INFO"))
-    app, _broker, _runtime = build_app()
+    settings = SyncWorkerSettings()
+    configure_logging("sync-worker", settings=settings.log)
+    app, _broker, _runtime = build_app(settings)
     asyncio.run(app.run())
 
 

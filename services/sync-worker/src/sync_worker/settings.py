@@ -1,13 +1,26 @@
-"""Configuration of a sync-worker process (environment variables, see .env.example)."""
+"""Configuration of a sync-worker process (environment variables, see .env.example).
+
+:class:`SyncWorkerSettings` is the one object a worker process is built from; it composes the
+shared parts (``DATABASE_URL``/``ENCRYPTION_KEYS``/..., ``KAFKA_*``, ``SYNC_*``, ``SYNC_DEFINITIONS_*``, ``METRICS_*``,
+``LOG_*``) with the worker's own ``WORKER_*`` (:class:`WorkerSettings`).
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from sync_engine import SyncSettings
+from event_bus.settings import KafkaSettings
+from observability.metrics import MetricsSettings
+from observability.settings import EnvSettings, LogSettings
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+from sync_engine import DefinitionSettings, SyncSettings
+from workflow_store.settings import StoreSettings
+
+__all__ = ["SyncWorkerSettings", "WorkerSettings", "check_sync_fits_poll_interval"]
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(EnvSettings):
+    """The worker's own ``WORKER_*`` variables."""
+
     model_config = SettingsConfigDict(env_prefix="WORKER_", extra="ignore")
 
     group_id: str = Field(
@@ -120,3 +133,20 @@ def check_sync_fits_poll_interval(worker: WorkerSettings, sync: SyncSettings) ->
             f"SYNC_LOCK_WAIT_SECONDS + SYNC_DEADLINE_SECONDS = {needed:g}s must stay below "
             f"WORKER_MAX_POLL_INTERVAL_MS ({budget:g}s)"
         )
+
+
+class SyncWorkerSettings(EnvSettings):
+    """Everything one sync-worker process reads, each part from its own variables."""
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    definitions: DefinitionSettings = Field(default_factory=DefinitionSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @model_validator(mode="after")
+    def _sync_fits_poll_interval(self) -> SyncWorkerSettings:
+        check_sync_fits_poll_interval(self.worker, self.sync)
+        return self

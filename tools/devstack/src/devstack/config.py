@@ -1,4 +1,9 @@
-"""What the embedded stack runs with: the contract variables, with development defaults."""
+"""What the embedded stack runs with: the contract variables, with development defaults.
+
+The launcher reads them through the very classes the services run with (:class:`ApiSettings`,
+which composes the store and Kafka parts), plus its own ``SANDBOX_PORT``: what ``make run`` shows
+(the API URL, the key to use) is what the API will do.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from customer_api.settings import DEV_API_KEY, ApiSettings
+from observability.settings import DEVELOPMENT, EnvSettings, comma_list, is_development
+from pydantic import Field
 from sqlalchemy.engine import make_url
 from workflow_store.db import redact_url
 
-__all__ = ["DEV_API_KEY", "DevConfig", "absolute_sqlite_url"]
-
-DEV_API_KEY = "dev-api-key"
-"""The key the API accepts in development when ``API_KEYS`` is unset (customer-api README)."""
+__all__ = ["DEV_API_KEY", "DevConfig", "LauncherSettings", "absolute_sqlite_url"]
 
 # Tansu: each consumer-group join waits session_timeout/2 (TOOLCHAIN.md); 4 partitions are plenty.
 KAFKA_DEV_DEFAULTS = {
@@ -38,8 +43,17 @@ def absolute_sqlite_url(url: str, base: Path) -> str:
     )
 
 
-def _csv(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
+class LauncherSettings(EnvSettings):
+    """What ``make run`` reads: the API's settings and the launcher's own ``SANDBOX_PORT``."""
+
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    sandbox_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        validation_alias="SANDBOX_PORT",
+        description="Port of the Zuora sandbox (make run only); unset: a free port.",
+    )
 
 
 @dataclass
@@ -63,44 +77,45 @@ class DevConfig:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, cwd: Path | None = None
     ) -> DevConfig:
+        """Read ``environ`` (default: this process's environment, which is also what every
+        child inherits). Raises ``ValueError`` naming the variable that is wrong."""
         env = dict(os.environ if environ is None else environ)
         cwd = (cwd or Path.cwd()).resolve()
-        data_dir = Path(env.get("DEV_DATA_DIR") or "var")
-        data_dir = data_dir if data_dir.is_absolute() else (cwd / data_dir)
-        database_url = (
-            env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'zuora-sync.db'}"
-        )
+        # An empty variable means "unset" here; make run is development unless told otherwise.
+        given = {key: value for key, value in env.items() if value != ""}
+        given.setdefault("APP_ENV", DEVELOPMENT)
+        settings = LauncherSettings.from_environ(given)
+        api = settings.api
+        data_dir = api.dev_data_dir if api.dev_data_dir.is_absolute() else cwd / api.dev_data_dir
+        if "database_url" in api.model_fields_set:
+            database_url = api.database_url
+        else:  # the services' default, anchored in the data directory
+            database_url = f"sqlite+aiosqlite:///{data_dir / 'zuora-sync.db'}"
         try:
             database_url = absolute_sqlite_url(database_url, cwd)
         except Exception as exc:  # sqlalchemy.exc.ArgumentError and friends
             raise ValueError(f"DATABASE_URL is not a valid SQLAlchemy URL: {exc}") from None
-        api_port_text = env.get("API_PORT") or "8000"
-        sandbox_port_text = env.get("SANDBOX_PORT") or ""
-        try:
-            api_port = int(api_port_text)
-            sandbox_port = int(sandbox_port_text) if sandbox_port_text else None
-        except ValueError:
-            raise ValueError("API_PORT and SANDBOX_PORT must be port numbers") from None
-        if not 1 <= api_port <= 65535:
-            raise ValueError(f"API_PORT must be between 1 and 65535, not {api_port}")
+        kafka = api.kafka
         return cls(
             cwd=cwd,
             database_url=database_url,
             data_dir=data_dir.resolve(),
-            app_env=env.get("APP_ENV") or "development",
-            api_host=env.get("API_HOST") or "127.0.0.1",
-            api_port=api_port,
-            api_keys=_csv(env.get("API_KEYS", "")),
-            kafka_bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-            sandbox_port=sandbox_port,
-            allowed_base_urls=_csv(env.get("ZUORA_ALLOWED_BASE_URLS", "")),
-            encryption_keys_given=bool(_csv(env.get("ENCRYPTION_KEYS", ""))),
+            app_env=api.app_env,
+            api_host=api.api_host,
+            api_port=api.api_port,
+            api_keys=comma_list(api.api_keys.get_secret_value()),
+            kafka_bootstrap=(
+                kafka.bootstrap_servers if "bootstrap_servers" in kafka.model_fields_set else None
+            ),
+            sandbox_port=settings.sandbox_port,
+            allowed_base_urls=list(api.allowed_base_urls),
+            encryption_keys_given=bool(comma_list(api.encryption_keys.get_secret_value())),
             base_env=env,
         )
 
     @property
     def is_development(self) -> bool:
-        return self.app_env.strip().lower() == "development"
+        return is_development(self.app_env)
 
     @property
     def api_url(self) -> str:

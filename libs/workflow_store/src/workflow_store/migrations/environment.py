@@ -9,7 +9,6 @@ migrations run through an async engine.
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any, Literal
 
 from alembic import context
@@ -19,6 +18,7 @@ from sqlalchemy.engine import Connection
 from ..db import normalize_url
 from ..migrate import migration_engine
 from ..models import Base, UTCDateTime
+from ..settings import StoreSettings
 
 target_metadata = Base.metadata
 
@@ -43,7 +43,9 @@ def _configure_options(connection: Connection) -> dict[str, Any]:
 
 def _url() -> str:
     url = context.config.attributes.get("url") or context.config.get_main_option("sqlalchemy.url")
-    url = url or os.environ.get("DATABASE_URL")
+    if not url:
+        store = StoreSettings()  # DATABASE_URL, read as the services read it
+        url = store.database_url if "database_url" in store.model_fields_set else None
     if not url:
         raise RuntimeError("no database URL given to the migrations (set DATABASE_URL)")
     return str(url)
