@@ -3,7 +3,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from event_bus.local_broker import LocalBrokerError, start_local_broker
+from event_bus.local_broker import LocalBrokerError, start_local_broker, tansu_command
 
 
 def _connectable(bootstrap: str) -> bool:
@@ -36,3 +36,15 @@ def test_restart_on_same_port_is_empty() -> None:
     broker.stop()
     with start_local_broker(port) as again:
         assert again.bootstrap_servers == f"127.0.0.1:{port}"
+
+
+def test_tansu_command_listens_on_loopback_in_memory_and_scrubs_its_env() -> None:
+    command = tansu_command(19092, environ={"LISTENER_URL": "tcp://0.0.0.0:1", "PATH": "/bin"})
+    flags = dict(zip(command.argv[2::2], command.argv[3::2], strict=True))
+    assert command.argv[1] == "broker"
+    assert flags == {
+        "--listener-url": "tcp://127.0.0.1:19092",
+        "--advertised-listener-url": "tcp://127.0.0.1:19092",
+        "--storage-engine": "memory://tansu/",
+    }
+    assert command.env == {"PATH": "/bin"}  # a stray LISTENER_URL would override the flag

