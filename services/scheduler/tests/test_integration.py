@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from event_bus import KafkaPublisher, KafkaSettings, ensure_topics
@@ -60,46 +61,45 @@ def test_scheduler_jobs() -> None:
     assert scheduler._job_defaults["misfire_grace_time"] == 600
 
 
-def _wait_for_line(proc: subprocess.Popen[str], needle: str, wait_seconds: float) -> list[str]:
-    lines: list[str] = []
-    deadline = time.monotonic() + wait_seconds
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if needle in line:
-            return lines
-    raise AssertionError(f"{needle!r} not seen; output so far:\n{''.join(lines)}")
-
-
 @pytest.mark.e2e
 @pytest.mark.parametrize("broker_up", [True, False], ids=["broker-up", "broker-down"])
-def test_main_exits_cleanly_on_sigterm(broker_up: bool, kafka_bootstrap: str) -> None:
+def test_main_exits_cleanly_on_sigterm(
+    broker_up: bool, kafka_bootstrap: str, tmp_path: Path
+) -> None:
     from event_bus.local_broker import free_port
 
     bootstrap = kafka_bootstrap if broker_up else f"127.0.0.1:{free_port()}"
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LOG_LEVEL": "INFO"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sync_scheduler.main"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    ready = tmp_path / "scheduler.ready"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "LOG_LEVEL": "INFO",
+        "METRICS_PORT": "0",
+        "READY_FILE": str(ready),
+    }
+    log = tmp_path / "scheduler.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sync_scheduler.main"], env=env, stdout=out, stderr=out
+        )
     try:
-        _wait_for_line(proc, "Next nightly sync-all", 15)
+        deadline = time.monotonic() + 30
+        while not ready.exists():  # written once the jobs are planned, Kafka up or not
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"no ready file:\n{log.read_text()}"
+            time.sleep(0.1)
         time.sleep(0.5)  # let the topic creation run (or fail) in the background
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=5)
+        proc.wait(timeout=5)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0, out
-    assert "Scheduler stopped" in out
-    assert "Traceback" not in out
+    output = log.read_text()
+    assert proc.returncode == 0, output
+    assert "Scheduler stopped" in output
+    assert "Traceback" not in output
+    assert not ready.exists()  # removed when stopping
 
 
 def test_console_script_is_registered() -> None:

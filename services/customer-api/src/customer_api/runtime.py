@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from event_bus.broker import KafkaPublisher
 from event_bus.outbox import OutboxRelay
-from event_bus.topics import ensure_topics
+from event_bus.topics import ensure_topics_until
 from observability.metrics import ApiMetrics
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -56,37 +56,12 @@ class Runtime:
         )
 
     async def _relay_loop(self, relay: OutboxRelay, stop: asyncio.Event) -> None:
-        if self.settings.outbox_ensure_topics:
-            await self._ensure_topics(stop)
-        await relay.run_forever(stop)
-
-    async def _ensure_topics(self, stop: asyncio.Event) -> None:
         # Topics auto-created by a publish would get the broker's default partition count: make
-        # sure ours exist first. Retried (and logged) until the broker answers or we stop.
-        delay = 1.0
-        while not stop.is_set():
-            ensure = asyncio.create_task(ensure_topics(self.settings.kafka))
-            stopped = asyncio.create_task(stop.wait())
-            await asyncio.wait({ensure, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            if not ensure.done():
-                ensure.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await ensure
-                return
-            exc = ensure.exception()
-            if exc is None:
-                return
-            logger.warning(
-                "Kafka topics not ensured yet (%s: %s); outbox rows stay pending, "
-                "retrying in %.0fs",
-                type(exc).__name__,
-                exc,
-                delay,
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            delay = min(delay * 2, 30.0)
+        # sure ours exist first. No deadline, as every service (event_bus.topics): rows stay
+        # pending meanwhile, and the API serves regardless. Stopped first: run_forever returns.
+        if self.settings.outbox_ensure_topics:
+            await ensure_topics_until(self.settings.kafka, stop)
+        await relay.run_forever(stop)
 
     async def close(self) -> None:
         """Stop the relay, close the producer, dispose of the engine."""

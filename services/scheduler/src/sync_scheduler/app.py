@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from event_bus.broker import KafkaPublisher
-from event_bus.topics import TopicsNotReadyError, ensure_topics
+from event_bus.topics import ensure_topics_until
 from observability.metrics import SchedulerMetrics, start_metrics_server
+from observability.readiness import ReadyFile
 from sync_messages import SyncReason
 
 from sync_scheduler.emitter import SyncAllEmitter, kafka_publish
@@ -107,29 +108,21 @@ def build_scheduler(
     return scheduler
 
 
-async def _ensure_topics_in_background(settings: SchedulerSettings) -> None:
-    """Create missing topics; keep trying while Kafka is down (the scheduler runs regardless)."""
-    while True:
-        try:
-            await ensure_topics(settings.kafka, wait_seconds=10.0)
-            return
-        except TopicsNotReadyError as exc:
-            log.warning("Kafka topics not ensured yet, retrying: %s", exc)
-        except Exception as exc:  # never let topic creation take the scheduler down
-            log.warning("Creating Kafka topics failed, retrying: %r", exc)
-        await asyncio.sleep(5)
-
-
 async def run(
     settings: SchedulerSettings,
     stop: asyncio.Event,
     *,
     metrics: SchedulerMetrics | None = None,
+    ready: ReadyFile | None = None,
 ) -> None:
     """Run the scheduler until ``stop`` is set, then shut down cleanly.
 
     Serves ``/metrics`` on ``METRICS_HOST:METRICS_PORT`` (default 127.0.0.1:9101; 0 disables).
+    Writes ``READY_FILE`` (if set) once the jobs are planned, removes it when stopping. The topics
+    are ensured in the background, with no deadline (:mod:`event_bus.topics`): the scheduler
+    runs regardless, and its publish grace covers a broker that is still down.
     """
+    ready = ready if ready is not None else ReadyFile.from_settings()
     metrics = metrics if metrics is not None else SchedulerMetrics()
     metrics_server = start_metrics_server(
         metrics.registry, default_port=DEFAULT_METRICS_PORT, settings=settings.metrics
@@ -140,15 +133,17 @@ async def run(
         publish_timeout=min(10.0, settings.publish_grace_seconds),
     )
     emitter = SyncAllEmitter(kafka_publish(publisher), grace_seconds=settings.publish_grace_seconds)
-    topics_task = asyncio.create_task(_ensure_topics_in_background(settings))
+    topics_task = asyncio.create_task(ensure_topics_until(settings.kafka, stop))
     scheduler = build_scheduler(settings, emitter, metrics)
     scheduler.start()
     catching_up = asyncio.create_task(catch_up(settings, emitter, metrics=metrics))
     for reason, when in next_fire_times(settings, count=1):
         log.info("Next %s sync-all at %s", reason, when.isoformat())
+    ready.mark()
     try:
         await stop.wait()
     finally:
+        ready.clear()
         log.info("Scheduler stopping")
         scheduler.shutdown(wait=False)
         catching_up.cancel()

@@ -14,6 +14,7 @@ from datetime import datetime
 from event_bus.broker import KafkaPublisher
 from sync_messages import SyncAllCustomers, SyncReason
 from sync_messages.topics import SYNC_ALL
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from sync_scheduler.slots import slot_for
 
@@ -66,45 +67,61 @@ class SyncAllEmitter:
     async def emit(self, reason: SyncReason, scheduled_at: datetime) -> bool:
         """Publish the slot's message; retry with backoff for up to ``grace_seconds``.
 
-        Returns ``True`` once published, ``False`` after giving up (logged as an ERROR).
+        Returns ``True`` once published, ``False`` after giving up (logged as an ERROR). The
+        waits double from ``initial_backoff`` up to ``max_backoff``; the last one is cut to
+        what is left of the grace period (on the injected clock).
         """
         message = self.message_for(reason, scheduled_at)
         started = self._clock()
-        delay = self.initial_backoff
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await self._publish(message)
-            except Exception as exc:
-                remaining = self.grace_seconds - (self._clock() - started)
-                if remaining <= 0:
-                    log.error(
-                        "Giving up on %s sync-all for slot %s after %d attempts in %.0fs: %r",
-                        reason,
-                        message.slot,
-                        attempt,
-                        self.grace_seconds,
-                        exc,
-                    )
-                    return False
-                wait = min(delay, remaining)
-                log.warning(
-                    "Could not publish %s sync-all for slot %s (attempt %d): %r; retrying in %.1fs",
-                    reason,
-                    message.slot,
-                    attempt,
-                    exc,
-                    wait,
-                )
-                await self._sleep(wait)
-                delay = min(delay * 2, self.max_backoff)
-                continue
+        backoff = wait_exponential(multiplier=self.initial_backoff, max=self.max_backoff)
+
+        def remaining() -> float:
+            return self.grace_seconds - (self._clock() - started)
+
+        def before_sleep(state: RetryCallState) -> None:
+            log.warning(
+                "Could not publish %s sync-all for slot %s (attempt %d): %r; retrying in %.1fs",
+                reason,
+                message.slot,
+                state.attempt_number,
+                state.outcome.exception() if state.outcome is not None else None,
+                state.next_action.sleep if state.next_action is not None else 0.0,
+            )
+
+        def give_up(state: RetryCallState) -> bool:
+            log.error(
+                "Giving up on %s sync-all for slot %s after %d attempts in %.0fs: %r",
+                reason,
+                message.slot,
+                state.attempt_number,
+                self.grace_seconds,
+                state.outcome.exception() if state.outcome is not None else None,
+            )
+            return False
+
+        retrying = AsyncRetrying(
+            stop=lambda _state: remaining() <= 0,
+            wait=lambda state: min(backoff(state), remaining()),
+            retry=retry_if_exception_type(Exception),
+            before_sleep=before_sleep,
+            retry_error_callback=give_up,
+            sleep=self._sleep,
+        )
+        attempts = 0
+
+        async def publish_once() -> bool:
+            nonlocal attempts
+            attempts += 1
+            await self._publish(message)
+            return True
+
+        published: bool = await retrying(publish_once)
+        if published:
             log.info(
                 "Emitted %s sync-all for slot %s (id %s, attempt %d)",
                 reason,
                 message.slot,
                 message.id,
-                attempt,
+                attempts,
             )
-            return True
+        return published

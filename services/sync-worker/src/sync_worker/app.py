@@ -27,6 +27,7 @@ from observability.metrics import (
     WorkerMetrics,
     start_metrics_server,
 )
+from observability.readiness import ReadyFile
 from pydantic import BaseModel, Field, PlainValidator, TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -319,6 +320,7 @@ def build_app(
         lambda: broker.subscribers, runtime.metrics, interval=worker.lag_interval_seconds
     )
     metrics_server: list[MetricsServer] = []
+    ready = ReadyFile.from_settings()
 
     @app.on_startup
     async def _start() -> None:
@@ -329,7 +331,7 @@ def build_app(
         )
         if server is not None:
             metrics_server.append(server)
-        await ensure_topics(kafka)
+        await ensure_topics(kafka, wait_seconds=None)  # a service waits for its broker
         await runtime.start()
         logger.info(
             "Sync worker starting",
@@ -339,9 +341,11 @@ def build_app(
     @app.after_startup
     async def _watch_lag() -> None:
         lag.start()
+        ready.mark()  # the consumers have started: what a supervisor waits for
 
     @app.on_shutdown
     async def _drain() -> None:
+        ready.clear()
         # Before the broker stops its consumers (which leaves the groups and hands the
         # partitions to other workers): stop fetching, let in-flight syncs finish.
         await runtime.deliveries.drain(
