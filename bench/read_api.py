@@ -13,24 +13,24 @@ share of the ceiling. Never asserts a timing.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 import psycopg
+from devstack.procs import Child, Supervisor, api_service
 from workflow_store.crypto import SecretBox
 from workflow_store.migrate import upgrade_async
 
@@ -171,16 +171,6 @@ def _cpu_s(proc: psutil.Process) -> float:
     return total
 
 
-def _stop(api: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(api.pid, signal.SIGTERM)
-    try:
-        api.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(api.pid, signal.SIGKILL)
-        api.wait(10)
-
-
 def measure(
     *, workflows: int, seconds: int, api_workers: int, connections: int = 16
 ) -> dict[str, Any]:
@@ -191,7 +181,7 @@ def measure(
     admin = pg_dsn("postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{dbname}"')
-    api: subprocess.Popen[bytes] | None = None
+    api: Child | None = None
     try:
         import asyncio
 
@@ -209,34 +199,16 @@ def measure(
             "DATABASE_URL": sqlalchemy_url(dbname),
             "ENCRYPTION_KEYS": key,
             "API_KEYS": api_key,
-            "API_PORT": str(port),
             "API_WORKERS": str(api_workers),
             "OUTBOX_RELAY_ENABLED": "false",
             "LOG_LEVEL": "WARNING",
         }
-        log = Path(tempfile.mkstemp(prefix="bench-read-api-", suffix=".log")[1])
-        with log.open("wb") as out:
-            # Its own process group: uvicorn's worker processes are stopped with it.
-            api = subprocess.Popen(
-                [sys.executable, "-m", "customer_api.main"],
-                env=env,
-                stdout=out,
-                stderr=out,
-                start_new_session=True,
-            )
+        log_dir = Path(tempfile.mkdtemp(prefix="bench-read-api-"))
+        # Its own process group: uvicorn's worker processes are stopped with it.
+        supervisor = Supervisor(lambda: env, run_dir=log_dir, log_dir=log_dir)
+        api = supervisor.start(replace(api_service(port), ready_timeout=120))
+        supervisor.wait_ready(api)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if api.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"customer-api did not start (exit {api.poll()}):\n{log.read_text()[-3000:]}"
-                )
-            time.sleep(0.2)
         url = f"{base}/customers/{customer_id}/workflows?page_size={PAGE_SIZE}"
         check = httpx.get(url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10)
         check.raise_for_status()
@@ -251,7 +223,7 @@ def measure(
         ours["api_cpu_ms_per_request"] = (
             round(api_cpu * 1000 / ours["requests"], 3) if ours["requests"] else None
         )
-        _stop(api)
+        api.stop(timeout=20)
         api = None
         ceiling = run_pgbench(dbname, page_sql(customer_id), clients=8, seconds=seconds)
         share = ours["req_per_s"] / ceiling["tps"] if ceiling["tps"] else None
@@ -265,7 +237,7 @@ def measure(
         }
     finally:
         if api is not None:
-            _stop(api)
+            api.stop(timeout=20)
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 

@@ -1,23 +1,20 @@
-# ruff: noqa: T201, ASYNC109 - prints warnings; bounded waits take a timeout
+# ruff: noqa: T201 - prints warnings; bounded waits take a timeout
 """The real processes a benchmark runs against: PostgreSQL database, local broker, sandbox,
 sync workers, customer API - plus psutil sampling of their CPU and memory.
 
 Everything binds to 127.0.0.1, every wait is bounded, and every process started here is stopped
-(by its own pid) when the stack closes.
+(its whole process group) when the stack closes: the processes are run by the repository's one
+supervisor, :mod:`devstack.procs`, as in ``make run`` and the e2e tests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import secrets
-import signal
-import subprocess
 import sys
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +23,13 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
+from devstack.procs import Child, Supervisor, api_service, sandbox_service, worker_service
 from event_bus.local_broker import LocalBroker, free_port, start_local_broker
 from event_bus.settings import KafkaSettings
 from event_bus.topics import ensure_topics
 from workflow_store.crypto import SecretBox
 from workflow_store.migrate import upgrade_async
 
-PYTHON = sys.executable
 PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BENCH_PG_PORT", "5432"))
 PG_USER = os.environ.get("BENCH_PG_USER", "postgres")
@@ -46,44 +43,7 @@ def sqlalchemy_url(dbname: str) -> str:
     return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{dbname}"
 
 
-async def wait_for(predicate: Any, *, timeout: float, what: str, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 # --------------------------------------------------------------------------- processes
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-                return
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(5)
 
 
 class Sampler:
@@ -195,12 +155,18 @@ class Stack:
     encryption_key: str = field(default_factory=SecretBox.generate_key)
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     broker: LocalBroker | None = None
-    sandbox: Proc | None = None
+    sandbox: Child | None = None
     sandbox_url: str = ""
-    workers: list[Proc] = field(default_factory=list)
-    api: Proc | None = None
+    workers: list[Child] = field(default_factory=list)
+    api: Child | None = None
     api_url: str = ""
     tenants: dict[str, TenantSpec] = field(default_factory=dict)
+    supervisor: Supervisor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.supervisor = Supervisor(
+            self.service_env, run_dir=self.workdir, log_dir=self.workdir, cwd=self.workdir
+        )
 
     @property
     def database_url(self) -> str:
@@ -226,37 +192,16 @@ class Stack:
         self.broker = start_local_broker(log_file=self.workdir / "broker.log")
         await ensure_topics(self.kafka)
         port = free_port()
-        self.sandbox = self._spawn(
-            "sandbox",
-            [
-                "-m",
-                "zuora_sandbox",
-                "--port",
-                str(port),
-                "--latency-ms",
-                str(self.latency_ms),
-                "--log-level",
-                "warning",
-            ],
-            os.environ.copy(),
-        )
         self.sandbox_url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient() as client:
-
-            async def up() -> bool:
-                try:
-                    r = await client.get(f"{self.sandbox_url}/_sandbox/health", timeout=1)
-                except httpx.HTTPError:
-                    return False
-                return r.status_code == 200
-
-            await wait_for(up, timeout=30, what="sandbox")
+        sandbox = sandbox_service(
+            port, "--latency-ms", str(self.latency_ms), "--log-level", "warning"
+        )
+        self.sandbox = await self.supervisor.run(sandbox)
 
     def close(self) -> None:
         self.stop_api()
         self.stop_workers()
-        if self.sandbox is not None:
-            self.sandbox.stop()
+        self.supervisor.stop_all()  # the sandbox
         if self.broker is not None:
             self.broker.stop()
         try:
@@ -264,20 +209,6 @@ class Stack:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
         except psycopg.Error as exc:
             print(f"warning: could not drop {self.dbname}: {exc}", file=sys.stderr)
-
-    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Proc:
-        log_path = self.workdir / f"{name}.log"
-        handle = log_path.open("ab")
-        popen = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-            [PYTHON, *args],
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=self.workdir,
-        )
-        handle.close()
-        return Proc(name, popen, log_path)
 
     def service_env(self, **extra: str) -> dict[str, str]:
         env = {
@@ -310,60 +241,37 @@ class Stack:
         env.update(extra)
         return env
 
-    async def start_workers(self, count: int, **env: str) -> list[Proc]:
+    async def start_workers(self, count: int, **env: str) -> list[Child]:
         self.stop_workers()
         base = len(list(self.workdir.glob("worker-*.log")))
-        procs = [
-            self._spawn(f"worker-{base + i}", ["-m", "sync_worker.main"], self.service_env(**env))
+        procs = [  # all at once: most of a worker's start is its imports
+            self.supervisor.start(worker_service(self.workdir, name=f"worker-{base + i}"), **env)
             for i in range(count)
         ]
+        self.workers = procs  # stopped by close() even when one does not come up
         for proc in procs:
-
-            async def ready(proc: Proc = proc) -> bool:
-                if not proc.alive():
-                    raise RuntimeError(f"{proc.name} exited:\n{proc.log()[-3000:]}")
-                return "FastStream app started successfully" in proc.log()
-
-            await wait_for(ready, timeout=90, what=f"{proc.name} to start", interval=0.1)
-        self.workers = procs
+            await self.supervisor.wait_ready_async(proc)
         # Let the consumer groups settle (every join rebalances the group's members).
         await asyncio.sleep(2.5)
         return procs
 
     def stop_workers(self) -> None:
-        for proc in self.workers:
-            proc.stop()
+        self.supervisor.stop(self.workers)
         self.workers = []
 
-    async def start_api(self) -> Proc:
+    async def start_api(self) -> Child:
         port = free_port()
-        self.api = self._spawn(
-            "api",
-            ["-m", "customer_api.main"],
-            self.service_env(
-                API_PORT=str(port),
-                LOG_LEVEL="WARNING",
-                API_WORKERS=os.environ.get("BENCH_API_WORKERS", "2"),
-            ),
-        )
         self.api_url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient() as client:
-
-            async def up() -> bool:
-                if self.api is None or not self.api.alive():
-                    raise RuntimeError(f"api exited:\n{self.api.log()[-3000:] if self.api else ''}")
-                try:
-                    r = await client.get(f"{self.api_url}/healthz", timeout=1)
-                except httpx.HTTPError:
-                    return False
-                return r.status_code == 200
-
-            await wait_for(up, timeout=60, what="customer-api")
+        self.api = await self.supervisor.run(
+            api_service(port),
+            LOG_LEVEL="WARNING",
+            API_WORKERS=os.environ.get("BENCH_API_WORKERS", "2"),
+        )
         return self.api
 
     def stop_api(self) -> None:
         if self.api is not None:
-            self.api.stop()
+            self.supervisor.stop([self.api])
             self.api = None
 
     # -- sandbox tenants -----------------------------------------------------------------------

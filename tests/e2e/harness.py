@@ -1,52 +1,30 @@
 """Real processes for end-to-end tests: sync workers, the customer API, schedulers.
 
-Every process gets its environment from `Stack.env()`, logs to a file under the test's tmp dir
-(printed on failure), and is stopped - or SIGKILLed - by the test or at teardown.
+Started through the repository's one supervisor (:mod:`devstack.procs`, as ``make run`` and the
+benchmarks): every process gets its environment from `Stack.env()`, logs to a file under the
+test's tmp dir (printed on failure), is ready when it says so (the API's ``/readyz``, the
+worker's ready file), and is stopped - or SIGKILLed - by the test or at teardown.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from devstack.procs import (
+    Child,
+    Service,
+    Supervisor,
+    api_service,
+    python_module,
+    wait_until_async,
+    worker_service,
+)
 
-PYTHON = sys.executable
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    @property
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self, timeout: float = 15.0) -> int:
-        if self.alive:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                return self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-        return self.popen.wait(5)
-
-    def kill(self) -> None:
-        if self.alive:
-            self.popen.kill()
-        self.popen.wait(5)
+Process = Child
+"""A process of the stack: ``stop(timeout)`` (SIGTERM, exit code), ``kill()``, ``log()``."""
 
 
 @dataclass
@@ -58,7 +36,16 @@ class Stack:
     workdir: Path
     api_key: str = "e2e-api-key"
     overrides: dict[str, str] = field(default_factory=dict)
-    processes: list[Process] = field(default_factory=list)
+    supervisor: Supervisor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.supervisor = Supervisor(
+            self.env, run_dir=self.workdir, log_dir=self.workdir, cwd=self.workdir
+        )
+
+    @property
+    def processes(self) -> list[Process]:
+        return self.supervisor.children
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {
@@ -95,49 +82,22 @@ class Stack:
         return env
 
     def start(self, name: str, module: str, *args: str, **env: str) -> Process:
-        log_path = self.workdir / f"{name}.log"
-        handle = log_path.open("ab")
-        popen = subprocess.Popen(
-            [PYTHON, "-m", module, *args],
-            env=self.env(**env),
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
-        )
-        process = Process(name=name, popen=popen, log_path=log_path)
-        self.processes.append(process)
-        return process
+        """Start ``python -m module args`` without waiting for it."""
+        return self.supervisor.start(Service(name, python_module(module, *args)), **env)
 
     async def start_worker(self, name: str = "worker", **env: str) -> Process:
-        """Start a worker and wait until all its consumers joined their groups."""
-        process = self.start(name, "sync_worker.main", **env)
-
-        async def ready() -> bool:
-            return "FastStream app started successfully" in process.log()
-
-        await wait_until(ready, timeout=60, what=f"{name} to start", process=process)
-        return process
+        """Start a worker and wait until its consumers have started (its ready file)."""
+        return await self.supervisor.run(worker_service(self.workdir, name=name), **env)
 
     async def start_api(self, port: int, name: str = "api", **env: str) -> Process:
-        process = self.start(name, "customer_api.main", API_PORT=str(port), **env)
-        async with httpx.AsyncClient() as client:
-
-            async def up() -> bool:
-                try:
-                    r = await client.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                except httpx.HTTPError:
-                    return False
-                return r.status_code == 200
-
-            await wait_until(up, timeout=30, what=f"{name} to answer /healthz", process=process)
-        return process
+        """Start the customer API on ``port`` and wait until ``/readyz`` answers."""
+        return await self.supervisor.run(api_service(port, name=name), **env)
 
     def stop_all(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
+        self.supervisor.stop_all()
 
     def logs(self) -> str:
-        return "\n".join(f"===== {p.name} =====\n{p.log()[-6000:]}" for p in self.processes)
+        return self.supervisor.logs()
 
 
 async def wait_until(
@@ -148,13 +108,5 @@ async def wait_until(
     interval: float = 0.2,
     process: Process | None = None,
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        if process is not None and not process.alive:
-            raise AssertionError(
-                f"{process.name} exited while waiting for {what}:\n{process.log()}"
-            )
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    """The tests' spelling of :func:`devstack.procs.wait_until_async`."""
+    await wait_until_async(what, predicate, timeout=timeout, child=process, interval=interval)

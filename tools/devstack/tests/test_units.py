@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from devstack.banner import READY_MARKER, render_banner
 from devstack.config import DEV_API_KEY, DevConfig, absolute_sqlite_url
-from devstack.procs import Child, LogMux, StartupError, stop_children
+from devstack.procs import Child, LogMux, StartupError, stop_children, wait_until
 from devstack.stack import Stack
 
 
@@ -94,7 +94,7 @@ def test_child_output_is_prefixed_and_stopped(tmp_path: Path) -> None:
     mux = LogMux(out, colour=False)
     code = "import time; print('hello', flush=True); time.sleep(60)"
     child = Child("demo", [sys.executable, "-c", code], env={}, mux=mux)
-    assert child.watch(lambda line: line == "hello").wait(10)
+    wait_until("the hello line", lambda: "hello" in child.tail(), timeout=10, child=child)
     stop_children([child], timeout=5, mux=mux)
     assert not child.alive
     assert "[demo] hello\n" in out.getvalue()
@@ -107,7 +107,7 @@ def test_child_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
         "print('up', flush=True); time.sleep(60)"
     )
     child = Child("stubborn", [sys.executable, "-c", code], env={}, mux=mux)
-    assert child.watch(lambda line: line == "up").wait(10)
+    wait_until("the up line", lambda: "up" in child.tail(), timeout=10, child=child)
     stop_children([child], timeout=0.5, mux=mux)
     assert not child.alive
 

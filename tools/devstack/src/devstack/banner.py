@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from devstack.stack import Stack
+from devstack.config import DevConfig
+from devstack.demo import DemoResult
 
-__all__ = ["READY_MARKER", "render_banner"]
+__all__ = ["READY_MARKER", "RunningStack", "render_banner"]
+
+
+class RunningStack(Protocol):
+    """What the banner shows of the stack (``devstack.stack.Stack`` has it)."""
+
+    @property
+    def config(self) -> DevConfig: ...
+    @property
+    def demo(self) -> DemoResult | None: ...
+    @property
+    def sandbox_url(self) -> str: ...
+    @property
+    def kafka_bootstrap(self) -> str: ...
+    @property
+    def state_path(self) -> Path: ...
+    @property
+    def env_path(self) -> Path: ...
+
 
 READY_MARKER = "Zuora Workflow Sync is ready"
 """Printed once everything is up (scripts may grep for it; the state file says the same)."""
@@ -19,7 +38,7 @@ def _relative(path: str, cwd: str) -> str:
     return path[len(prefix) :] if path.startswith(prefix) else path
 
 
-def render_banner(stack: Stack, startup_seconds: float) -> str:
+def render_banner(stack: RunningStack, startup_seconds: float) -> str:
     cfg = stack.config
     api = cfg.api_url
     rule = "=" * 78

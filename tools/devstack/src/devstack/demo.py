@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
-import time
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from zuora_sandbox.demo import DEMO_TENANTS
 
-from devstack.procs import Child, Interrupted, StartupError
+from devstack.procs import StartupError, WaitTimeout, wait_until
 
-if TYPE_CHECKING:
-    from devstack.stack import Stack
+__all__ = [
+    "DemoCustomer",
+    "DemoResult",
+    "DemoTarget",
+    "create_demo_customers",
+    "wait_for_demo_workflows",
+]
 
-__all__ = ["DemoCustomer", "DemoResult", "create_demo_customers", "wait_for_demo_workflows"]
+
+@dataclass(frozen=True)
+class DemoTarget:
+    """What the demo needs of the running stack (plain values: no reference back to it)."""
+
+    api_url: str
+    api_key: str | None
+    sandbox_url: str
+    say: Callable[[str], None]
+    check_alive: Callable[[], None]
+    """Raises StartupError if a piece of the stack died, Interrupted on a stop request."""
+    cancel: threading.Event
 
 
 @dataclass
@@ -42,10 +59,10 @@ class DemoResult:
         ]
 
 
-def _client(stack: Stack) -> httpx.Client:
-    key = stack.config.api_key or ""
+def _client(target: DemoTarget) -> httpx.Client:
+    key = target.api_key or ""
     return httpx.Client(
-        base_url=stack.config.api_url,
+        base_url=target.api_url,
         headers={"Authorization": f"Bearer {key}"},
         timeout=30.0,
     )
@@ -66,21 +83,21 @@ def _find_by_name(client: httpx.Client, name: str) -> dict[str, Any] | None:
         page += 1
 
 
-def create_demo_customers(stack: Stack, api: Child) -> DemoResult:
+def create_demo_customers(target: DemoTarget) -> DemoResult:
     """POST each demo tenant as a customer; a 409 (second run) is fine.
 
     The sandbox gets a new port on every run, so an existing demo customer whose base URL points
     at an old sandbox is re-pointed (PATCH; the worker then syncs it again).
     """
-    if stack.config.api_key is None:  # pragma: no cover - API_KEYS unset outside development
-        stack.say("no API key known (API_KEYS unset, APP_ENV not development): no demo customers")
+    if target.api_key is None:  # pragma: no cover - API_KEYS unset outside development
+        target.say("no API key known (API_KEYS unset, APP_ENV not development): no demo customers")
         return DemoResult()
     result = DemoResult()
-    with _client(stack) as client:
+    with _client(target) as client:
         for tenant in DEMO_TENANTS:
             body = {
                 "name": tenant.name,
-                "base_url": stack.sandbox_url,
+                "base_url": target.sandbox_url,
                 "client_id": tenant.client_id,
                 "client_secret": tenant.client_secret,
                 "validate_credentials": True,
@@ -95,7 +112,7 @@ def create_demo_customers(stack: Stack, api: Child) -> DemoResult:
                     if existing is None:
                         raise StartupError(f"409 for demo customer {tenant.name} but not listed")
                     customer, outcome = existing, "existed"
-                    if existing["base_url"] != stack.sandbox_url:
+                    if existing["base_url"] != target.sandbox_url:
                         patch = {k: body[k] for k in ("base_url", "client_id", "client_secret")}
                         p = client.patch(f"/customers/{existing['id']}", json=patch)
                         if p.status_code != 200:
@@ -110,8 +127,7 @@ def create_demo_customers(stack: Stack, api: Child) -> DemoResult:
                         f"HTTP {r.status_code} {r.text[:300]}"
                     )
             except httpx.HTTPError as exc:
-                if not api.alive:
-                    raise StartupError(f"the API exited (code {api.returncode})") from None
+                target.check_alive()  # a dead API says more than its connection error
                 raise StartupError(f"creating demo customer {tenant.name}: {exc!r}") from None
             result.customers.append(
                 DemoCustomer(
@@ -122,19 +138,21 @@ def create_demo_customers(stack: Stack, api: Child) -> DemoResult:
                     workflow_count=int(customer.get("workflow_count") or 0),
                 )
             )
-            stack.say(f"demo customer {tenant.name}: {outcome} (id {customer['id']})")
+            target.say(f"demo customer {tenant.name}: {outcome} (id {customer['id']})")
     return result
 
 
-def wait_for_demo_workflows(stack: Stack, demo: DemoResult, *, timeout: float) -> None:
+def wait_for_demo_workflows(target: DemoTarget, demo: DemoResult, *, timeout: float) -> None:
     """Wait until every demo customer's workflows are readable through the API (a warning,
     not a failure, when that takes longer than ``timeout``)."""
     if not demo.customers:
         return
-    deadline = time.monotonic() + timeout
-    with _client(stack) as client:
-        while True:
-            pending = []
+    pending: list[str] = []
+    with _client(target) as client:
+
+        def all_synced() -> bool:
+            target.check_alive()
+            pending.clear()
             for customer in demo.customers:
                 if customer.workflow_count >= customer.expected_workflows:
                     continue
@@ -146,18 +164,21 @@ def wait_for_demo_workflows(stack: Stack, demo: DemoResult, *, timeout: float) -
                     pass
                 if customer.workflow_count < customer.expected_workflows:
                     pending.append(customer.name)
-            if not pending:
-                counts = ", ".join(f"{c.name} {c.workflow_count}" for c in demo.customers)
-                stack.say(f"demo workflows synced: {counts}")
-                return
-            if time.monotonic() >= deadline:
-                stack.say(
-                    f"WARNING: workflows of {', '.join(pending)} not synced after {timeout:.0f}s; "
-                    "see the [worker] lines"
-                )
-                return
-            dead = stack.first_dead_child()
-            if dead is not None:
-                raise StartupError(f"{dead.name} exited with code {dead.returncode}")
-            if stack.stop_requested.wait(0.25):
-                raise Interrupted
+            return not pending
+
+        try:
+            wait_until(
+                "the demo workflows",
+                all_synced,
+                timeout=timeout,
+                interval=0.25,
+                cancel=target.cancel,
+            )
+        except WaitTimeout:
+            target.say(
+                f"WARNING: workflows of {', '.join(pending)} not synced after {timeout:.0f}s; "
+                "see the [worker] lines"
+            )
+            return
+    counts = ", ".join(f"{c.name} {c.workflow_count}" for c in demo.customers)
+    target.say(f"demo workflows synced: {counts}")

@@ -1,7 +1,8 @@
 """Start the embedded stack in order, watch it, stop it.
 
 broker -> topics -> sandbox -> migrations -> API -> worker + scheduler -> demo customers -> banner.
-Each step waits until its piece is ready and raises :class:`StartupError` with a clear message
+Each step waits until its piece is ready (:mod:`devstack.procs`: a health check, a listening port
+or a ready file, never a log line) and raises :class:`StartupError` with a clear message
 otherwise; the caller then stops whatever was started.
 """
 
@@ -17,10 +18,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
-import httpx
 from event_bus.local_broker import free_port, tansu_command
 from event_bus.settings import KafkaSettings
 from event_bus.topics import ensure_topics
@@ -28,8 +27,22 @@ from workflow_store.db import ensure_sqlite_directory
 from workflow_store.settings import load_dev_key
 
 from devstack.config import DevConfig
-from devstack.demo import DemoResult, create_demo_customers, wait_for_demo_workflows
-from devstack.procs import Child, Interrupted, LogMux, StartupError, stop_children
+from devstack.demo import DemoResult, DemoTarget, create_demo_customers, wait_for_demo_workflows
+from devstack.procs import (
+    Child,
+    Interrupted,
+    LogMux,
+    Service,
+    StartupError,
+    Supervisor,
+    api_service,
+    python_module,
+    sandbox_service,
+    scheduler_service,
+    tcp_listening,
+    wait_until,
+    worker_service,
+)
 
 __all__ = ["Interrupted", "Stack", "install_signal_handlers"]
 
@@ -59,62 +72,56 @@ class Stack:
         self.config = config
         self.mux = mux
         self.stop_requested = stop_requested
-        self.children: list[Child] = []
         self.kafka_bootstrap = config.kafka_bootstrap or ""
         self.sandbox_url = ""
         self.demo: DemoResult | None = None
-        self._sandbox_listening = threading.Event()
         self.state_path = config.data_dir / STATE_FILENAME
         self.env_path = config.data_dir / ENV_FILENAME
+        self.supervisor = Supervisor(
+            self._child_env,
+            run_dir=config.data_dir,  # the worker's and the scheduler's ready files
+            mux=mux,
+            cwd=config.cwd,
+            parent_death_signal=True,  # started from the main thread, which outlives them
+            cancel=stop_requested,
+        )
+
+    @property
+    def children(self) -> list[Child]:
+        return self.supervisor.children
 
     # -- helpers ---------------------------------------------------------------------------------
 
     def say(self, message: str) -> None:
         self.mux.write("devstack", message)
 
-    def _check_stop(self) -> None:
-        if self.stop_requested.is_set():
-            raise Interrupted
+    def _child_env(self) -> dict[str, str]:
+        return self.config.child_env(
+            kafka_bootstrap=self.kafka_bootstrap, sandbox_url=self.sandbox_url
+        )
 
-    def _wait(
-        self,
-        what: str,
-        ready: Callable[[], bool],
-        *,
-        timeout: float,
-        child: Child | None = None,
-        interval: float = 0.1,
-    ) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            self._check_stop()
-            if ready():
-                return
-            if child is not None and not child.alive:
-                raise StartupError(
-                    f"{child.name} exited with code {child.returncode} while waiting for {what} "
-                    f"(see the [{child.name}] lines above)"
-                )
-            if time.monotonic() >= deadline:
-                raise StartupError(f"timed out after {timeout:.0f}s waiting for {what}")
-            self.stop_requested.wait(interval)
-
-    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
-        self._check_stop()
-        if env is None:
-            env = self.config.child_env(
-                kafka_bootstrap=self.kafka_bootstrap, sandbox_url=self.sandbox_url
-            )
-        child = Child(name, argv, env=env, mux=self.mux, cwd=str(self.config.cwd))
-        self.children.append(child)
+    def _start(self, service: Service) -> Child:
+        child = self.supervisor.start(service)
         self.write_state("starting")
         return child
 
-    def _http_ok(self, url: str) -> bool:
-        try:
-            return httpx.get(url, timeout=1.0).status_code == 200
-        except httpx.HTTPError:
-            return False
+    def check_alive(self) -> None:
+        """Raise :class:`StartupError` if a piece died, :class:`Interrupted` on a stop request."""
+        if self.stop_requested.is_set():
+            raise Interrupted
+        dead = self.first_dead_child()
+        if dead is not None:
+            raise StartupError(f"{dead.name} exited with code {dead.returncode}")
+
+    def demo_target(self) -> DemoTarget:
+        return DemoTarget(
+            api_url=self.config.api_url,
+            api_key=self.config.api_key,
+            sandbox_url=self.sandbox_url,
+            say=self.say,
+            check_alive=self.check_alive,
+            cancel=self.stop_requested,
+        )
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -139,24 +146,29 @@ class Stack:
 
         # Spawn early, check in order: the broker, the sandbox and the migrations do not depend on
         # each other, and Python start-up (imports) is most of each piece's start time.
+        sup = self.supervisor
         broker = self.spawn_broker()
         sandbox = self.spawn_sandbox()
-        migrate = self._start("migrate", [PYTHON, "-m", "zuora_sync_cli.main", "db", "upgrade"])
-        self.wait_broker(broker)
+        migrate = self._start(
+            Service("migrate", python_module("zuora_sync_cli.main", "db", "upgrade"))
+        )
+        if broker is not None:
+            sup.wait_ready(broker)
         self.ensure_topics()
-        self.wait_sandbox(sandbox)
+        sup.wait_ready(sandbox)
+        self.write_state("starting")
         self.wait_migrations(migrate)
         # The services need the broker address and the sandbox URL (ZUORA_ALLOWED_BASE_URLS).
-        api = self._start("api", [PYTHON, "-m", "customer_api.main"])
-        worker = self._start("worker", [PYTHON, "-m", "sync_worker.main"])
-        scheduler = self._start("scheduler", [PYTHON, "-m", "sync_scheduler.main"])
-        self.wait_api(api)
+        api = self._start(api_service(cfg.api_port, host=cfg.api_host))
+        worker = self._start(worker_service(cfg.data_dir))
+        scheduler = self._start(scheduler_service(cfg.data_dir))
+        sup.wait_ready(api)
         # The demo customers need only the API: their CustomerCreated events wait in Kafka for
         # the worker's consumer group (which reads from the earliest offset on a fresh broker).
-        self.demo = create_demo_customers(self, api)
-        self._wait_ready(worker, "FastStream app started successfully", "the sync worker", 90)
-        self._wait_ready(scheduler, "Next hourly sync-all", "the scheduler", 30)
-        wait_for_demo_workflows(self, self.demo, timeout=60)
+        self.demo = create_demo_customers(self.demo_target())
+        sup.wait_ready(worker)
+        sup.wait_ready(scheduler)
+        wait_for_demo_workflows(self.demo_target(), self.demo, timeout=60)
         self.write_state("ready", startup_seconds=round(time.monotonic() - started, 1))
 
     def spawn_broker(self) -> Child | None:
@@ -166,33 +178,29 @@ class Stack:
         port = free_port()
         # Output piped to the terminal and in its own process group (so Ctrl-C does not kill
         # the broker before the services stop): a child of ours, not start_local_broker's.
-        broker = tansu_command(port, environ=self.config.base_env)
+        command = tansu_command(port, environ=self.config.base_env)
         self.kafka_bootstrap = f"127.0.0.1:{port}"
-        return self._start("broker", broker.argv, env=broker.env)
-
-    def wait_broker(self, child: Child | None) -> None:
-        if child is None:
-            return
-        port = int(self.kafka_bootstrap.rsplit(":", 1)[1])
-
-        def listening() -> bool:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return True
-            except OSError:
-                return False
-
-        self._wait(f"the broker to listen on port {port}", listening, timeout=15, child=child)
+        return self._start(
+            Service(
+                "broker",
+                command.argv,
+                env=command.env,
+                inherit_env=False,
+                ready=tcp_listening(port),
+                ready_what=f"the broker to listen on port {port}",
+                ready_timeout=15,
+            )
+        )
 
     def ensure_topics(self) -> None:
-        self._check_stop()
-        env = self.config.child_env(kafka_bootstrap=self.kafka_bootstrap, sandbox_url="")
-        partitions = int(env["KAFKA_TOPIC_PARTITIONS"])
+        self.check_alive()
+        env = self._child_env()
         settings = KafkaSettings(
-            bootstrap_servers=self.kafka_bootstrap, topic_partitions=partitions
+            bootstrap_servers=self.kafka_bootstrap,
+            topic_partitions=int(env["KAFKA_TOPIC_PARTITIONS"]),
         )
         try:
-            asyncio.run(ensure_topics(settings, wait_seconds=20.0))
+            asyncio.run(ensure_topics(settings))  # the launchers' deadline (event_bus.topics)
         except Exception as exc:
             raise StartupError(
                 f"could not create the Kafka topics on {self.kafka_bootstrap}: {exc}"
@@ -200,30 +208,19 @@ class Stack:
         self.say(f"Kafka topics ready on {self.kafka_bootstrap}")
 
     def spawn_sandbox(self) -> Child:
-        port = self.config.sandbox_port or 0
-        argv = [PYTHON, "-m", "zuora_sandbox", "--host", "127.0.0.1", "--port", str(port)]
-        child = self._start("sandbox", [*argv, "--seed", "demo"])
-        self._sandbox_listening = child.watch(self._sandbox_line)
-        return child
-
-    def _sandbox_line(self, line: str) -> bool:
-        if line.startswith("zuora-sandbox listening on "):
-            self.sandbox_url = line.rsplit(" ", 1)[-1].strip()
-            return True
-        return False
-
-    def wait_sandbox(self, child: Child) -> None:
-        self._wait("the sandbox to listen", self._sandbox_listening.is_set, timeout=20, child=child)
-        health = f"{self.sandbox_url}/_sandbox/health"
-        self._wait(
-            "the sandbox health check", lambda: self._http_ok(health), timeout=15, child=child
-        )
-        self.write_state("starting")
+        port = self.config.sandbox_port or free_port()
+        self.sandbox_url = f"http://127.0.0.1:{port}"
+        return self._start(sandbox_service(port, "--seed", "demo"))
 
     def wait_migrations(self, child: Child) -> None:
-        self._wait("the database migrations", lambda: not child.alive, timeout=120)
+        wait_until(
+            "the database migrations",
+            lambda: not child.alive,
+            timeout=120,
+            cancel=self.stop_requested,
+        )
         child.finish_logs()
-        self.children.remove(child)
+        self.supervisor.forget(child)
         if child.returncode != 0:
             raise StartupError(
                 f"database migrations failed (exit code {child.returncode}) on "
@@ -231,18 +228,10 @@ class Stack:
             )
         self.say(f"database at head: {self.config.database_url_redacted}")
 
-    def wait_api(self, child: Child) -> None:
-        ready = f"{self.config.api_url}/readyz"
-        self._wait("the API (/readyz)", lambda: self._http_ok(ready), timeout=60, child=child)
-
-    def _wait_ready(self, child: Child, needle: str, what: str, timeout: float) -> None:
-        event = child.watch(lambda line: needle in line)
-        self._wait(what, event.is_set, timeout=timeout, child=child)
-
     # -- running ---------------------------------------------------------------------------------
 
     def first_dead_child(self) -> Child | None:
-        return next((c for c in self.children if not c.alive), None)
+        return self.supervisor.first_dead()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the services first (they still flush to Kafka), then sandbox and broker."""
@@ -252,8 +241,8 @@ class Stack:
         running = [c for c in self.children if c.alive]
         if running:
             self.say("stopping " + ", ".join(c.name for c in reversed(running)) + " ...")
-        stop_children(services, timeout=timeout, mux=self.mux)
-        stop_children(rest, timeout=5.0, mux=self.mux)
+        self.supervisor.stop(services, timeout=timeout)
+        self.supervisor.stop(rest, timeout=5.0)
         with contextlib.suppress(FileNotFoundError):
             self.state_path.unlink()
 
