@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +205,7 @@ def measure(
         log_dir = Path(tempfile.mkdtemp(prefix="bench-read-api-"))
         # Its own process group: uvicorn's worker processes are stopped with it.
         supervisor = Supervisor(lambda: env, run_dir=log_dir, log_dir=log_dir)
-        api = supervisor.start(replace(api_service(port), ready_timeout=120))
+        api = supervisor.start(api_service(port))
         supervisor.wait_ready(api)
         base = f"http://127.0.0.1:{port}"
         url = f"{base}/customers/{customer_id}/workflows?page_size={PAGE_SIZE}"

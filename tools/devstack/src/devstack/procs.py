@@ -487,7 +487,7 @@ def api_service(port: int, *, host: str = "127.0.0.1", name: str = "api") -> Ser
         env={"API_HOST": host, "API_PORT": str(port)},
         ready=http_ok(f"http://{probe_host}:{port}/readyz"),
         ready_what=f"{name} (/readyz)",
-        ready_timeout=60,
+        ready_timeout=120,  # bounds, not expectations: a loaded 2-core machine needs them
     )
 
 
@@ -508,12 +508,12 @@ def _ready_file_service(
 
 def worker_service(run_dir: Path, *, name: str = "worker") -> Service:
     """A sync worker; ready once its consumers have started (its ready file)."""
-    return _ready_file_service(name, "sync_worker.main", run_dir, 90, f"{name} to start")
+    return _ready_file_service(name, "sync_worker.main", run_dir, 120, f"{name} to start")
 
 
 def scheduler_service(run_dir: Path, *, name: str = "scheduler") -> Service:
     """A scheduler; ready once its jobs are planned (its ready file)."""
-    return _ready_file_service(name, "sync_scheduler.main", run_dir, 30, f"{name} to start")
+    return _ready_file_service(name, "sync_scheduler.main", run_dir, 60, f"{name} to start")
 
 
 def sandbox_service(port: int, *args: str, name: str = "sandbox") -> Service:
@@ -523,7 +523,7 @@ def sandbox_service(port: int, *args: str, name: str = "sandbox") -> Service:
         python_module("zuora_sandbox", "--host", "127.0.0.1", "--port", str(port), *args),
         ready=http_ok(f"http://127.0.0.1:{port}/_sandbox/health"),
         ready_what=f"{name} health check",
-        ready_timeout=30,
+        ready_timeout=60,
     )
 
 
