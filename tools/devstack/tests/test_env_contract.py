@@ -108,7 +108,7 @@ def sample(variable: str, field: Any) -> tuple[str, Any]:
     if annotation is SecretStr:
         return "contract-secret", "contract-secret"
     if annotation is Path:
-        return "/tmp/contract-dir", Path("/tmp/contract-dir")  # noqa: S108 - never written
+        return "/tmp/contract-dir", Path("/tmp/contract-dir")
     return "contract-value", "contract-value"
 
 
