@@ -2,7 +2,8 @@
 
 :class:`SyncWorkerSettings` is the one object a worker process is built from; it composes the
 shared parts (``DATABASE_URL``/``ENCRYPTION_KEYS``/..., ``KAFKA_*``, ``SYNC_*``,
-``SYNC_DEFINITIONS_*``, ``METRICS_*``, ``LOG_*``) with the worker's own ``WORKER_*`` (:class:`WorkerSettings`).
+``SYNC_DEFINITIONS_*``, ``METRICS_*``, ``LOG_*``) with the worker's own ``WORKER_*``
+(:class:`WorkerSettings`).
 """
 
 from __future__ import annotations
