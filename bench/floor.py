@@ -14,29 +14,11 @@ from typing import Any
 
 import httpx
 import psycopg
+from workflow_store.models import StoredWorkflow
 
-COLUMNS = (
-    "customer_id",
-    "zuora_id",
-    "name",
-    "description",
-    "status",
-    "active_version_id",
-    "active_version",
-    "active_version_status",
-    "active_version_type",
-    "callout_trigger",
-    "ondemand_trigger",
-    "scheduled_trigger",
-    "interval",
-    "timezone",
-    "zuora_created_at",
-    "zuora_updated_at",
-    "raw",
-    "content_hash",
-    "first_seen_at",
-    "last_changed_at",
-)
+# Every column but the generated id, from the table: a row without a value for one is a KeyError
+# (a copy of the list here once lost `priority`).
+COLUMNS = tuple(c.name for c in StoredWorkflow.__table__.columns if c.name != "id")
 
 
 async def fetch_all(
@@ -106,30 +88,32 @@ def copy_rows(dsn: str, pages: list[tuple[uuid.UUID, bytes]]) -> int:
                 for item in json.loads(content)["data"]:
                     raw = json.dumps(item, separators=(",", ":"))
                     v: dict[str, Any] = item.get("active_version") or {}
-                    copy.write_row(
-                        (
-                            customer_id,
-                            item["id"],
-                            item["name"],
-                            item.get("description"),
-                            item.get("status"),
-                            v.get("id"),
-                            None if v.get("version") is None else str(v.get("version")),
-                            v.get("status"),
-                            v.get("type"),
-                            item.get("calloutTrigger"),
-                            item.get("ondemandTrigger"),
-                            item.get("scheduledTrigger"),
-                            item.get("interval") or None,
-                            item.get("timezone"),
-                            item.get("createdAt"),
-                            item.get("updatedAt"),
-                            raw,
-                            hashlib.sha256(raw.encode()).hexdigest(),
-                            now,
-                            now,
-                        )
-                    )
+                    row = {
+                        "customer_id": customer_id,
+                        "zuora_id": item["id"],
+                        "name": item["name"],
+                        "description": item.get("description"),
+                        "status": item.get("status"),
+                        "active_version_id": v.get("id"),
+                        "active_version": None
+                        if v.get("version") is None
+                        else str(v.get("version")),
+                        "active_version_status": v.get("status"),
+                        "active_version_type": v.get("type"),
+                        "callout_trigger": item.get("calloutTrigger"),
+                        "ondemand_trigger": item.get("ondemandTrigger"),
+                        "scheduled_trigger": item.get("scheduledTrigger"),
+                        "interval": item.get("interval") or None,
+                        "timezone": item.get("timezone"),
+                        "priority": item.get("priority"),
+                        "zuora_created_at": item.get("createdAt"),
+                        "zuora_updated_at": item.get("updatedAt"),
+                        "raw": raw,
+                        "content_hash": hashlib.sha256(raw.encode()).hexdigest(),
+                        "first_seen_at": now,
+                        "last_changed_at": now,
+                    }
+                    copy.write_row(tuple(row[name] for name in COLUMNS))
                     n += 1
         conn.commit()
     return n

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import sqlalchemy
 from workflow_store.crypto import SecretBox
+from workflow_store.models import WORKFLOW_FIELDS, RunStatus
 from zuora_sync_cli.main import main
+from zuora_sync_cli.reads import WORKFLOW_TABLE_COLUMNS
 
 pytestmark = pytest.mark.integration
 
@@ -120,6 +123,10 @@ def test_add_sync_read_and_remove_a_customer(env: dict[str, str], zuora_sandbox:
 
     workflows = json.loads(ok(run("workflows", "list", "--customer", "acme", "--json", env=env)))
     assert len(workflows) == 130 and "Renamed" in {w["name"] for w in workflows}
+    # Every field of the workflow (the store's one list), none of the sync's bookkeeping.
+    assert list(workflows[0]) == ["zuora_id", *WORKFLOW_FIELDS, "last_synced_at"]
+    table = ok(run("workflows", "list", "--customer", "acme", env=env))
+    assert table.split("\n", 1)[0].split() == [c.upper() for c in WORKFLOW_TABLE_COLUMNS]
     runs = json.loads(ok(run("runs", "list", "--customer", "acme", "--json", env=env)))
     assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
 
@@ -168,6 +175,35 @@ def test_failed_sync_exits_non_zero_with_the_reason(
     failed = json.loads(ok(run("runs", "list", "--status", "failed", "--json", env=env)))
     assert len(failed) == 1 and failed[0]["error_kind"] == "permanent"
     assert json.loads(ok(run("failed", "--json", env=env)))[0]["id"] == failed[0]["id"]
+
+
+def test_runs_list_filters_on_every_stored_status(
+    env: dict[str, str], zuora_sandbox: Any, postgres_url: str
+) -> None:
+    """`--status` accepts each status the store holds, retry_scheduled (the worker's) included."""
+    tenant = zuora_sandbox.add_tenant("acme", workflow_count=3, seed=4)
+    add(env, tenant, zuora_sandbox.base_url)
+    ok(run("sync-workflows", "--customer", "acme", "--inline", env=env))
+    ok(run("sync-workflows", "--customer", "acme", "--inline", "--force", env=env))
+    first, second = json.loads(ok(run("runs", "list", "--json", env=env)))
+    # What the worker's ledger writes over a failed run it retries (no worker runs here).
+    engine = sqlalchemy.create_engine(postgres_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sqlalchemy.text("UPDATE sync_runs SET status = 'retry_scheduled' WHERE id = :id"),
+                {"id": second["id"]},
+            )
+    finally:
+        engine.dispose()
+    listed = json.loads(ok(run("runs", "list", "--status", "retry_scheduled", "--json", env=env)))
+    assert [(r["id"], r["status"]) for r in listed] == [(second["id"], "retry_scheduled")]
+    assert [
+        r["id"]
+        for r in json.loads(ok(run("runs", "list", "--status", "succeeded", "--json", env=env)))
+    ] == [first["id"]]
+    for status in RunStatus:
+        ok(run("runs", "list", "--status", status.value, env=env))
 
 
 def test_bad_input_gives_one_clear_line_and_writes_nothing(

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 from sync_messages import topics
+from workflow_store.models import RunStatus
 
 Db = Any
 
@@ -181,3 +182,32 @@ async def test_allow_deletes_on_replay_only_of_a_deletes_blocked_run(
     assert applied.status_code == 202
     (row,) = await db.outbox(topics.SYNC_COMMANDS)
     assert row.payload["allow_deletes"] == 40 and row.payload["replay_of"] == str(blocked.id)
+
+
+async def test_every_stored_run_status_filters_the_run_list(
+    client: httpx.AsyncClient, create_customer: Any, db: Db
+) -> None:
+    """The filter accepts each status the store holds, retry_scheduled (the worker's) included."""
+    customer = await create_customer()
+    runs = {
+        status: db.sync_run(customer["id"], status.value, minutes_ago=i)
+        for i, status in enumerate(RunStatus)
+    }
+    await db.add(*runs.values())
+    retrying = (await client.get("/sync-runs?status=retry_scheduled")).json()
+    assert [item["id"] for item in retrying["items"]] == [str(runs[RunStatus.RETRY_SCHEDULED].id)]
+    assert retrying["items"][0]["status"] == "retry_scheduled"
+    for status, run in runs.items():
+        listed = (await client.get("/sync-runs", params={"status": status.value})).json()
+        assert [item["id"] for item in listed["items"]] == [str(run.id)], status
+
+
+async def test_openapi_status_filter_lists_every_run_status(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    (param,) = (
+        p for p in document["paths"]["/sync-runs"]["get"]["parameters"] if p["name"] == "status"
+    )
+    items = next(s for s in param["schema"]["anyOf"] if s.get("type") == "array")["items"]
+    schema = document["components"]["schemas"][items["$ref"].rsplit("/", 1)[-1]]
+    assert schema["enum"] == [s.value for s in RunStatus]
+    assert "retry_scheduled" in schema["enum"]

@@ -142,11 +142,14 @@ async def test_sync_all_asks_first_then_reports_the_runs(
 
     # The worker's fan-out command for Acme ends in a run carrying the derived command id.
     fan_out = SyncAllCustomers(id=command_id, reason="manual", slot="")
+    acme_command = fan_out.command_for(uuid.UUID(acme)).id
+    # A first attempt the workers will retry has not finished the customer.
+    await db.add(db.sync_run(acme, "retry_scheduled", minutes_ago=1, command_id=acme_command))
+    retrying = await ui.get(progress_url)
+    assert "0 of 1 active customer synced: 1 retry scheduled." in retrying.text
+    assert 'hx-trigger="every 3s"' in retrying.text
     await db.add(
-        db.sync_run(
-            acme, "failed", minutes_ago=1, command_id=fan_out.command_for(uuid.UUID(acme)).id
-        ),
-        db.sync_run(acme, "succeeded", command_id=fan_out.command_for(uuid.UUID(acme)).id),
+        db.sync_run(acme, "succeeded", command_id=acme_command),
         db.sync_run(zeta, "failed", command_id=str(uuid.uuid4())),  # another command's run
     )
     finished = await ui.get(progress_url)

@@ -29,6 +29,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+from sync_messages.vocabulary import TERMINAL_RUN_STATUSES, FailureKind, RunStatus
 
 from observability.settings import EnvSettings
 
@@ -47,8 +48,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SYNC_STATUSES = ("succeeded", "failed", "skipped", "deletes_blocked")
-FAILURE_KINDS = ("transient", "permanent")
+# Label values: the product's vocabulary (the contracts package: no database layer here).
+SYNC_STATUSES: tuple[str, ...] = TERMINAL_RUN_STATUSES
+FAILURE_KINDS: tuple[str, ...] = tuple(FailureKind)
 CHANGES = ("created", "updated", "deleted")
 ZUORA_ENDPOINTS = ("token", "list", "get", "export", "versions")  # zuora_client RequestEvent
 
@@ -174,7 +176,7 @@ class WorkerMetrics:
         )
         # Series exist (at 0) from the start, so rate() and alerts work before the first event.
         for status in SYNC_STATUSES:
-            for kind in FAILURE_KINDS if status == "failed" else ("",):
+            for kind in FAILURE_KINDS if status == RunStatus.FAILED else ("",):
                 self.syncs.labels(status=status, error_kind=kind)
             self.sync_duration.labels(status=status)
         for change in CHANGES:
@@ -192,7 +194,7 @@ class WorkerMetrics:
         updated: int = 0,
         deleted: int = 0,
     ) -> None:
-        kind = (error_kind or "permanent") if status == "failed" else ""
+        kind = (error_kind or FailureKind.PERMANENT) if status == RunStatus.FAILED else ""
         self.syncs.labels(status=status, error_kind=kind).inc()
         self.sync_duration.labels(status=status).observe(max(0.0, duration_seconds))
         for change, count in (("created", created), ("updated", updated), ("deleted", deleted)):

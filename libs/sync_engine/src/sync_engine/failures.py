@@ -1,18 +1,24 @@
-"""Failure classification: may a retry help (transient) or does it need a human (permanent)?"""
+"""Failure classification: may a retry help (transient) or does it need a human (permanent)?
+
+``FailureKind`` is the product's vocabulary (``sync_runs.error_kind``), re-exported here.
+"""
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sync_messages.vocabulary import FailureKind
 from workflow_store.errors import SecretDecryptionError
 from zuora_client import ZuoraError
 
-
-class FailureKind(StrEnum):
-    TRANSIENT = "transient"
-    PERMANENT = "permanent"
+__all__ = [
+    "CustomerBusyError",
+    "CustomerLockLostError",
+    "FailureKind",
+    "IncompleteListingError",
+    "classify_failure",
+    "describe_failure",
+]
 
 
 class CustomerBusyError(Exception):

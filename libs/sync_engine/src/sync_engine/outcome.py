@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from sync_messages.vocabulary import FailureKind, RunStatus
 from workflow_store.definitions import DefinitionChange
 
-from sync_engine.failures import FailureKind
-
-
-class RunStatus(StrEnum):
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    DELETES_BLOCKED = "deletes_blocked"
+# RunStatus and FailureKind are the product's vocabulary (the sync_runs columns), re-exported.
+__all__ = ["ChangedIds", "FailureKind", "RunStatus", "SyncOutcome", "SyncStats"]
 
 
 @dataclass

@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sync_messages.vocabulary import SyncReason
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -16,7 +18,7 @@ class SyncRequest:
     """One request to sync one customer (from a Kafka command, the CLI or a test)."""
 
     customer_id: uuid.UUID
-    reason: str = "manual"
+    reason: str = SyncReason.MANUAL
     requested_at: datetime = field(default_factory=utcnow)
     force: bool = False
     """Sync even if a recent successful sync covers the request (skip coalescing). It never

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String
-from workflow_store.models import StoredWorkflow
+from workflow_store.models import WORKFLOW_KEY_COLUMNS, StoredWorkflow
 from zuora_client import MAX_WORKFLOW_ID, Workflow
 
 _COLUMNS = StoredWorkflow.__table__.columns
@@ -84,24 +84,8 @@ def workflow_row(
     }
 
 
-# Columns an update rewrites: everything but the identity and the first-seen time.
-UPDATABLE_COLUMNS = (
-    "name",
-    "description",
-    "status",
-    "active_version_id",
-    "active_version",
-    "active_version_status",
-    "active_version_type",
-    "callout_trigger",
-    "ondemand_trigger",
-    "scheduled_trigger",
-    "interval",
-    "timezone",
-    "priority",
-    "zuora_created_at",
-    "zuora_updated_at",
-    "raw",
-    "content_hash",
-    "last_changed_at",
+UPDATABLE_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in _COLUMNS if c.name not in (*WORKFLOW_KEY_COLUMNS, "first_seen_at")
 )
+"""Columns an update rewrites: everything but the identity and the first-seen time (derived from
+the table, so a new column is rewritten too; ``workflow_row`` must give it a value)."""

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sync_messages.vocabulary import CredentialStatus, SyncReason
 from zuora_client import AuthenticationError, DeadlineExceededError, ZuoraCredentials, ZuoraError
 
 from sync_engine.failures import CustomerBusyError, FailureKind, classify_failure, describe_failure
@@ -105,7 +106,7 @@ def skip_reason(customer: CustomerState, request: SyncRequest) -> str | None:
         return None
     if not customer.active:
         return "customer is inactive"
-    if request.reason == "credentials_changed":
+    if request.reason == SyncReason.CREDENTIALS_CHANGED:
         # A sync that read the old credentials may have started after the change was
         # requested (the event is stamped before the change commits): never coalesce it.
         return None
@@ -313,7 +314,7 @@ class SyncCustomer:
                 outcome,
                 started_at=start.started_at,
                 now=now,
-                credential_status="valid",
+                credential_status=CredentialStatus.VALID,
             )
         for warning in plan.warnings:
             logger.warning(
@@ -384,7 +385,7 @@ class SyncCustomer:
         )
         if kind is FailureKind.PERMANENT and not isinstance(exc, ZuoraError):
             logger.error("Unexpected sync error", exc_info=exc)
-        credentials = "invalid" if isinstance(exc, AuthenticationError) else None
+        credentials = CredentialStatus.INVALID if isinstance(exc, AuthenticationError) else None
         try:
             async with self._store.transaction() as tx:
                 now = await tx.now()

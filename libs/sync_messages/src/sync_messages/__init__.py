@@ -1,6 +1,6 @@
 """Message contracts and topic names shared by the services."""
 
-from sync_messages import topics
+from sync_messages import topics, vocabulary
 from sync_messages.messages import (
     MAX_ATTEMPT,
     MAX_ID_LENGTH,
@@ -15,7 +15,6 @@ from sync_messages.messages import (
     SyncCustomerWorkflows,
     SyncDeadLettered,
     SyncEvent,
-    SyncReason,
     SyncStatsPayload,
     UnprocessableMessage,
     WorkflowDefinitionChanged,
@@ -26,17 +25,21 @@ from sync_messages.messages import (
     deterministic_id,
     sync_event_adapter,
 )
+from sync_messages.vocabulary import CredentialStatus, FailureKind, RunStatus, SyncReason
 
 __all__ = [
     "MAX_ATTEMPT",
     "MAX_ID_LENGTH",
     "MAX_RETRY_DELAY",
+    "CredentialStatus",
     "CustomerCreated",
     "CustomerDeleted",
     "CustomerEvent",
     "CustomerUpdated",
+    "FailureKind",
     "Message",
     "RetrySync",
+    "RunStatus",
     "SyncAllCustomers",
     "SyncCustomerWorkflows",
     "SyncDeadLettered",
@@ -52,4 +55,5 @@ __all__ = [
     "deterministic_id",
     "sync_event_adapter",
     "topics",
+    "vocabulary",
 ]

@@ -14,9 +14,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-SyncReason = Literal[
-    "created", "credentials_changed", "reactivated", "manual", "hourly", "nightly", "cli", "replay"
-]
+from sync_messages.vocabulary import CompletedRunStatus, FailureKind, SyncReason
 
 # Largest allow_deletes a command may carry (a bound, not "unbounded" by another name).
 MAX_ALLOW_DELETES = 1_000_000
@@ -180,7 +178,7 @@ class SyncDeadLettered(Message):
     type: Literal["SyncDeadLettered"] = "SyncDeadLettered"
     command: SyncCustomerWorkflows
     attempts: int = Field(description="Attempts made.")
-    error_kind: Literal["transient", "permanent"]
+    error_kind: FailureKind
     error: str = Field(description="The last error, one line, no secrets.")
     failed_run_id: uuid.UUID | None = None
 
@@ -222,7 +220,7 @@ class WorkflowSyncCompleted(Message):
     customer_id: uuid.UUID
     run_id: uuid.UUID | None
     command_id: str | None
-    status: Literal["succeeded", "skipped", "deletes_blocked"]
+    status: CompletedRunStatus
     stats: SyncStatsPayload
 
 
@@ -231,7 +229,7 @@ class WorkflowSyncFailed(Message):
     customer_id: uuid.UUID
     run_id: uuid.UUID | None
     command_id: str | None
-    error_kind: Literal["transient", "permanent"]
+    error_kind: FailureKind
     error: str
     attempt: int
     will_retry: bool

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .crypto import SecretBox
 from .errors import ConcurrentUpdateError, CustomerExistsError, CustomerNotFoundError
-from .models import Customer
+from .models import CredentialStatus, Customer
 
 __all__ = [
     "add_customer",
@@ -52,7 +52,7 @@ async def add_customer(
         client_secret_encrypted=box.encrypt(client_secret),
         entity_id=entity_id,
         active=active,
-        credential_status="unknown",
+        credential_status=CredentialStatus.UNKNOWN,
     )
     session.add(customer)
     try:

@@ -33,14 +33,40 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# The values of the status / reason / kind columns below, defined once in the dependency-free
+# contracts package (the messages and the metrics carry the same strings) and re-exported here.
+from sync_messages.vocabulary import (
+    COMPLETED_RUN_STATUSES,
+    FAILED_RUN_STATUSES,
+    REPLAYABLE_RUN_STATUSES,
+    SUCCESSFUL_RUN_STATUSES,
+    TERMINAL_RUN_STATUSES,
+    CredentialStatus,
+    FailureKind,
+    RunStatus,
+    SyncReason,
+)
+
 __all__ = [
+    "COMPLETED_RUN_STATUSES",
+    "FAILED_RUN_STATUSES",
     "NAMING_CONVENTION",
     "OUTBOX_SEQUENCE",
+    "REPLAYABLE_RUN_STATUSES",
+    "SUCCESSFUL_RUN_STATUSES",
+    "TERMINAL_RUN_STATUSES",
+    "WORKFLOW_FIELDS",
+    "WORKFLOW_KEY_COLUMNS",
+    "WORKFLOW_RECORD_COLUMNS",
     "Base",
+    "CredentialStatus",
     "Customer",
+    "FailureKind",
     "OutboxMessage",
     "ProcessedMessage",
+    "RunStatus",
     "StoredWorkflow",
+    "SyncReason",
     "SyncRun",
     "UTCDateTime",
     "WorkflowDefinition",
@@ -121,9 +147,12 @@ class Customer(Base):
         Boolean, nullable=False, default=True, server_default=true()
     )
     credential_status: Mapped[str] = mapped_column(
-        String(20), nullable=False, default="unknown", server_default="unknown"
+        String(20),
+        nullable=False,
+        default=CredentialStatus.UNKNOWN.value,
+        server_default=CredentialStatus.UNKNOWN.value,
     )
-    last_sync_status: Mapped[str | None] = mapped_column(String(20))
+    last_sync_status: Mapped[str | None] = mapped_column(String(20))  # a RunStatus
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_sync_error: Mapped[str | None] = mapped_column(Text)
     last_successful_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -197,6 +226,27 @@ class StoredWorkflow(Base):
         )
 
 
+WORKFLOW_KEY_COLUMNS: tuple[str, ...] = ("id", "customer_id", "zuora_id")
+"""Which workflow a row is: set on insert, never rewritten."""
+
+WORKFLOW_RECORD_COLUMNS: tuple[str, ...] = (
+    "raw",
+    "content_hash",
+    "first_seen_at",
+    "last_changed_at",
+)
+"""What the sync keeps about a row (the raw item, its hash, when it was seen and changed)."""
+
+WORKFLOW_FIELDS: tuple[str, ...] = tuple(
+    c.name
+    for c in StoredWorkflow.__table__.columns
+    if c.name not in WORKFLOW_KEY_COLUMNS + WORKFLOW_RECORD_COLUMNS
+)
+"""The workflow's own fields, in table order: every other column of ``workflows``. A column
+added to the table is one of them unless it is named above, so the API's summary, the CLI's
+listing and the sync's update follow it (``test_schema`` fails until the API schema does)."""
+
+
 class SyncRun(Base):
     """One attempt to sync one customer's workflows."""
 
@@ -213,12 +263,12 @@ class SyncRun(Base):
         Uuid(), ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True
     )
     command_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    reason: Mapped[str] = mapped_column(String(20), nullable=False)
+    reason: Mapped[str] = mapped_column(String(20), nullable=False)  # a SyncReason
     attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
     forced: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=false()
     )
-    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)  # a RunStatus
     skip_reason: Mapped[str | None] = mapped_column(Text)
     pages: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     created: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
@@ -227,7 +277,7 @@ class SyncRun(Base):
     unchanged: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     total: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     blocked_deletes: Mapped[int | None] = mapped_column(Integer)
-    error_kind: Mapped[str | None] = mapped_column(String(20))
+    error_kind: Mapped[str | None] = mapped_column(String(20))  # a FailureKind
     error_message: Mapped[str | None] = mapped_column(Text)
     zuora_request_id: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)

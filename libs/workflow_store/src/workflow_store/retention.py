@@ -23,14 +23,12 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from .models import OutboxMessage, ProcessedMessage, SyncRun
+from .models import FAILED_RUN_STATUSES, OutboxMessage, ProcessedMessage, RunStatus, SyncRun
 
 __all__ = ["FAILED_RUN_STATUSES", "PruneResult", "prune_delivery_records"]
 
-FAILED_RUN_STATUSES = ("failed", "deletes_blocked")
-"""Terminal failures: kept for the longer window (the failed list reads them)."""
-
-_KEPT_RUN_STATUSES = ("running",)
+# FAILED_RUN_STATUSES (the failed list) are kept for the longer window.
+_KEPT_RUN_STATUSES: tuple[RunStatus, ...] = (RunStatus.RUNNING,)
 
 # pg_try_advisory_xact_lock(int4, int4), next to the outbox relay's (0x5A57, 1).
 _PRUNE_LOCK = (0x5A57, 2)

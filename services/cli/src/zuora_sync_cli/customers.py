@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from workflow_store.customers import add_customer, list_customers, remove_customer
-from workflow_store.models import Customer
+from workflow_store.models import CredentialStatus, Customer
 from zuora_client import ZuoraClient, ZuoraCredentials, check_base_url
 
 from zuora_sync_cli.context import CliContext
@@ -73,7 +73,7 @@ async def add(ctx: CliContext, args: argparse.Namespace) -> int:
             entity_id=args.entity_id,
         )
         if args.check_credentials:
-            customer.credential_status = "valid"
+            customer.credential_status = CredentialStatus.VALID
         view = customer_view(customer)
     if args.json:
         print_json(view)

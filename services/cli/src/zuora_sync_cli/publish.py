@@ -14,15 +14,22 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sync_messages import SyncAllCustomers, SyncCustomerWorkflows, topics
 from workflow_store.customers import list_customers, resolve_customer
-from workflow_store.models import Customer, SyncRun
+from workflow_store.models import (
+    FAILED_RUN_STATUSES,
+    REPLAYABLE_RUN_STATUSES,
+    SUCCESSFUL_RUN_STATUSES,
+    TERMINAL_RUN_STATUSES,
+    Customer,
+    RunStatus,
+    SyncReason,
+    SyncRun,
+)
 
 from zuora_sync_cli.context import CliContext
 from zuora_sync_cli.errors import CliError
 from zuora_sync_cli.output import print_json, print_table
 from zuora_sync_cli.reads import run_view
 
-# Statuses after which a command has nothing more to do (retry_scheduled is not one).
-TERMINAL = {"succeeded", "skipped", "deletes_blocked", "failed"}
 _POLL_SECONDS = 0.5
 
 
@@ -59,7 +66,11 @@ async def _wait_for_runs(
             for run, name in rows.all():
                 if run.command_id is not None:
                     latest[run.command_id] = run_view(run, name)
-        done = [v for cid, v in latest.items() if v["status"] in TERMINAL and cid in command_ids]
+        done = [
+            v
+            for cid, v in latest.items()
+            if v["status"] in TERMINAL_RUN_STATUSES and cid in command_ids
+        ]
         if len(done) == len(command_ids):
             return done
         if time.monotonic() >= deadline:
@@ -78,13 +89,15 @@ def _report(views: list[dict[str, Any]], as_json: bool) -> int:
             views,
             ["customer", "status", "created", "updated", "deleted", "unchanged", "total", "error"],
         )
-    return 0 if all(v["status"] in ("succeeded", "skipped") for v in views) else 1
+    return 0 if all(v["status"] in SUCCESSFUL_RUN_STATUSES for v in views) else 1
 
 
 async def publish_sync(ctx: CliContext, args: argparse.Namespace) -> int:
     async with ctx.sessions() as session:
         if args.all:
-            request = SyncAllCustomers(reason="cli", slot=str(uuid.uuid4()), force=args.force)
+            request = SyncAllCustomers(
+                reason=SyncReason.CLI, slot=str(uuid.uuid4()), force=args.force
+            )
             active = [c.id for c in await list_customers(session, active_only=True)]
             expected = {request.command_for(cid).id: str(cid) for cid in active}
             messages: list[tuple[str, BaseModel, str | None]] = [(topics.SYNC_ALL, request, None)]
@@ -93,7 +106,7 @@ async def publish_sync(ctx: CliContext, args: argparse.Namespace) -> int:
             customer = await resolve_customer(session, args.customer)
             command = SyncCustomerWorkflows(
                 customer_id=customer.id,
-                reason="cli",
+                reason=SyncReason.CLI,
                 force=args.force,
                 allow_deletes=args.allow_deletes,
             )
@@ -115,7 +128,7 @@ async def list_failed(ctx: CliContext, args: argparse.Namespace) -> int:
         rows = await session.execute(
             select(SyncRun, Customer.name)
             .join(Customer, Customer.id == SyncRun.customer_id)
-            .where(SyncRun.status.in_(("failed", "deletes_blocked")))
+            .where(SyncRun.status.in_(FAILED_RUN_STATUSES))
             .order_by(SyncRun.started_at.desc())
             .limit(args.limit)
         )
@@ -138,18 +151,18 @@ async def replay(ctx: CliContext, args: argparse.Namespace) -> int:
         run = await session.get(SyncRun, run_id)
         if run is None:
             raise CliError(f"sync run {run_id} not found")
-        if run.status not in ("failed", "deletes_blocked"):
+        if run.status not in REPLAYABLE_RUN_STATUSES:
             raise CliError(f"sync run {run_id} is {run.status}; only failed runs are replayed")
         if args.allow_deletes is not None and args.allow_deletes < 0:
             raise CliError("--allow-deletes must be 0 or more")
-        if args.allow_deletes is not None and run.status != "deletes_blocked":
+        if args.allow_deletes is not None and run.status != RunStatus.DELETES_BLOCKED:
             raise CliError(
                 f"--allow-deletes applies to the replay of a deletes_blocked run; "
                 f"sync run {run_id} is {run.status}"
             )
         command = SyncCustomerWorkflows(
             customer_id=run.customer_id,
-            reason="replay",
+            reason=SyncReason.REPLAY,
             replay_of=run.id,
             force=args.force,
             allow_deletes=args.allow_deletes,

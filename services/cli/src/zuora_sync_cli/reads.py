@@ -7,13 +7,21 @@ from typing import Any
 
 from sqlalchemy import select
 from workflow_store.customers import resolve_customer
-from workflow_store.models import Customer, StoredWorkflow, SyncRun
+from workflow_store.models import WORKFLOW_FIELDS, Customer, RunStatus, StoredWorkflow, SyncRun
 
 from zuora_sync_cli import definitions
 from zuora_sync_cli.context import CliContext
 from zuora_sync_cli.output import print_json, print_table
 
-RUN_STATUSES = ("running", "succeeded", "failed", "skipped", "deletes_blocked")
+# What fits a terminal; --json has every field.
+WORKFLOW_TABLE_COLUMNS = (
+    "zuora_id",
+    "name",
+    "status",
+    "active_version",
+    "interval",
+    "zuora_updated_at",
+)
 
 
 async def list_workflows(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -29,15 +37,7 @@ async def list_workflows(ctx: CliContext, args: argparse.Namespace) -> int:
         views: list[dict[str, Any]] = [
             {
                 "zuora_id": w.zuora_id,
-                "name": w.name,
-                "status": w.status,
-                "active_version": w.active_version,
-                "callout_trigger": w.callout_trigger,
-                "ondemand_trigger": w.ondemand_trigger,
-                "scheduled_trigger": w.scheduled_trigger,
-                "interval": w.interval,
-                "timezone": w.timezone,
-                "zuora_updated_at": w.zuora_updated_at,
+                **{name: getattr(w, name) for name in WORKFLOW_FIELDS},
                 "last_synced_at": customer.last_successful_sync_at,
             }
             for w in rows
@@ -45,9 +45,7 @@ async def list_workflows(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.json:
         print_json(views)
     else:
-        print_table(
-            views, ["zuora_id", "name", "status", "active_version", "interval", "zuora_updated_at"]
-        )
+        print_table(views, WORKFLOW_TABLE_COLUMNS)
     return 0
 
 
@@ -128,7 +126,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run_verbs = p_runs.add_subparsers(dest="verb", required=True, metavar="VERB")
     p = run_verbs.add_parser("list", help="list sync runs, newest first")
     p.add_argument("--customer", help="customer name or id")
-    p.add_argument("--status", choices=RUN_STATUSES)
+    p.add_argument("--status", choices=[s.value for s in RunStatus])
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=list_runs)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sync_engine import SyncOutcome, SyncRequest
 from workflow_store.customers import list_customers, resolve_customer
+from workflow_store.models import SUCCESSFUL_RUN_STATUSES, SyncReason
 
 from zuora_sync_cli.context import CliContext
 from zuora_sync_cli.errors import CliError
@@ -72,7 +73,7 @@ async def _inline(ctx: CliContext, args: argparse.Namespace) -> int:
             outcome = await engine.sync_customer(
                 SyncRequest(
                     customer_id=customer_id,
-                    reason="cli",
+                    reason=SyncReason.CLI,
                     force=args.force,
                     allow_deletes=args.allow_deletes,
                 )
@@ -80,7 +81,7 @@ async def _inline(ctx: CliContext, args: argparse.Namespace) -> int:
         return outcome_view(name, outcome)
 
     views = await asyncio.gather(*(one(cid, name) for cid, name in customers))
-    failed = [v for v in views if v["status"] not in ("succeeded", "skipped")]
+    failed = [v for v in views if v["status"] not in SUCCESSFUL_RUN_STATUSES]
     if args.json:
         print_json(views if args.all else views[0])
     else:

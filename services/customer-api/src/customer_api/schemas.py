@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 from sync_messages.messages import MAX_ALLOW_DELETES
+from workflow_store.models import CredentialStatus
 
 __all__ = [
     "ActiveVersion",
@@ -31,7 +32,6 @@ __all__ = [
     "ReplayRequest",
     "SyncRequest",
     "SyncRunPublic",
-    "SyncRunStatus",
     "WorkflowDetail",
     "WorkflowSort",
     "WorkflowSummary",
@@ -101,7 +101,6 @@ WorkflowSort = Literal[
     "name", "-name", "zuora_id", "-zuora_id", "zuora_updated_at", "-zuora_updated_at"
 ]
 WorkflowTrigger = Literal["callout", "ondemand", "scheduled"]
-SyncRunStatus = Literal["running", "succeeded", "failed", "skipped", "deletes_blocked"]
 
 _INPUT = ConfigDict(extra="forbid", str_strip_whitespace=False, hide_input_in_errors=True)
 
@@ -165,7 +164,9 @@ class CustomerPublic(BaseModel):
     client_id: str
     entity_id: str | None
     active: bool
-    credential_status: str = Field(description="unknown / valid / invalid.")
+    credential_status: str = Field(
+        description="The last check of the credentials: " + " / ".join(CredentialStatus) + "."
+    )
     last_sync_status: str | None
     last_sync_at: datetime | None
     last_successful_sync_at: datetime | None

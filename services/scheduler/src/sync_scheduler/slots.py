@@ -27,7 +27,7 @@ def make_trigger(crontab: str, timezone: str) -> CronTrigger:
 
 def schedules(settings: SchedulerSettings) -> list[tuple[SyncReason, str]]:
     """The (reason, crontab) pairs the scheduler runs."""
-    return [("hourly", settings.hourly_cron), ("nightly", settings.nightly_cron)]
+    return [(SyncReason.HOURLY, settings.hourly_cron), (SyncReason.NIGHTLY, settings.nightly_cron)]
 
 
 def slot_for(scheduled_at: datetime) -> str:

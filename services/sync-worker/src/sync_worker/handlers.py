@@ -18,7 +18,7 @@ from typing import Protocol
 
 from observability.metrics import WorkerMetrics
 from pydantic import BaseModel
-from sync_engine import RunStatus, SyncOutcome, SyncRequest
+from sync_engine import FailureKind, RunStatus, SyncOutcome, SyncRequest
 from sync_messages import (
     MAX_RETRY_DELAY,
     CustomerCreated,
@@ -150,13 +150,13 @@ class SyncCommandHandler:
             return  # the rows went with the customer (ON DELETE CASCADE)
         reason: SyncReason
         if isinstance(event, CustomerCreated):
-            reason = "created"
+            reason = SyncReason.CREATED
         elif not event.active:
             return
         elif event.credentials_changed:
-            reason = "credentials_changed"
+            reason = SyncReason.CREDENTIALS_CHANGED
         elif "active" in event.changed_fields:
-            reason = "reactivated"  # it missed the syncs while it was inactive
+            reason = SyncReason.REACTIVATED  # it missed the syncs while it was inactive
         else:
             return
         command = SyncCustomerWorkflows(
@@ -215,7 +215,7 @@ class SyncCommandHandler:
             return [self._put_back(command, attempt, deferrals, outcome)], None
         will_retry = outcome.retryable and attempt < self._settings.max_attempts
         error = outcome.error_message or "unknown error"
-        error_kind = outcome.error_kind.value if outcome.error_kind else "permanent"
+        error_kind = outcome.error_kind or FailureKind.PERMANENT
         log = {
             "customer_id": str(command.customer_id),
             "command_id": command.id,

@@ -23,9 +23,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sync_messages import topics
-from workflow_store.models import OutboxMessage, ProcessedMessage, SyncRun
-
-RETRY_SCHEDULED = "retry_scheduled"
+from workflow_store.models import OutboxMessage, ProcessedMessage, RunStatus, SyncRun
 
 _CLAIMER = "sync-worker"
 _CLAIM_TTL = timedelta(seconds=120)  # longer than a few publishes of 10 s at most each
@@ -80,7 +78,7 @@ class ProcessedLedger:
                     await session.execute(
                         update(SyncRun)
                         .where(SyncRun.id == retry_scheduled_run)
-                        .values(status=RETRY_SCHEDULED)
+                        .values(status=RunStatus.RETRY_SCHEDULED.value)
                     )
         except IntegrityError:
             pass  # a duplicate delivery settled it first: already recorded

@@ -16,7 +16,7 @@ from sync_messages import CustomerCreated, CustomerDeleted, CustomerUpdated, top
 from workflow_store.crypto import SecretBox
 from workflow_store.customers import add_customer, decrypt_client_secret, set_client_secret
 from workflow_store.errors import CustomerExistsError, SecretDecryptionError
-from workflow_store.models import Customer, StoredWorkflow
+from workflow_store.models import CredentialStatus, Customer, StoredWorkflow
 from zuora_client import BaseUrlNotAllowedError as ClientBaseUrlNotAllowedError
 from zuora_client import ZuoraCredentials, check_base_url
 
@@ -170,7 +170,7 @@ async def create_customer(
             )
         except CustomerExistsError:
             raise _name_taken(data.name) from None
-        customer.credential_status = "valid" if checked else "unknown"
+        customer.credential_status = CredentialStatus.VALID if checked else CredentialStatus.UNKNOWN
         await session.flush()
         uow.publish(
             topics.CUSTOMER_EVENTS,
@@ -288,7 +288,9 @@ async def update_customer(
             if plan.new_secret is not None:
                 set_client_secret(policy.box, customer, plan.new_secret)
             if plan.credentials_changed:
-                customer.credential_status = "valid" if checked else "unknown"
+                customer.credential_status = (
+                    CredentialStatus.VALID if checked else CredentialStatus.UNKNOWN
+                )
             try:
                 async with session.begin_nested():
                     await session.flush()

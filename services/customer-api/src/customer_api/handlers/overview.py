@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from workflow_store.models import Customer, StoredWorkflow, SyncRun, utcnow
+from workflow_store.models import Customer, RunStatus, StoredWorkflow, SyncRun, utcnow
 
 from customer_api.handlers.sync import not_retried
 
@@ -98,7 +98,7 @@ async def overview(session: AsyncSession, *, interval_seconds: int, max_attempts
                 count_if(active & (last >= one)),
                 count_if(active & (last < one) & (last >= two)),
                 count_if(active & (last < two)),
-                count_if(Customer.last_sync_status == "deletes_blocked"),
+                count_if(Customer.last_sync_status == RunStatus.DELETES_BLOCKED),
             )
         )
     ).one()
@@ -120,14 +120,14 @@ async def overview(session: AsyncSession, *, interval_seconds: int, max_attempts
     by_status = {str(status): int(n) for status, n in recent}
     failed_for_good = await session.scalar(
         select(func.count(SyncRun.id)).where(
-            SyncRun.status == "failed",
+            SyncRun.status == RunStatus.FAILED,
             SyncRun.started_at >= now - RECENT_RUNS,
             not_retried(max_attempts),
         )
     )
     # Any age: a run left running for more than a day is exactly what an operator must see.
     running = await session.scalar(
-        select(func.count(SyncRun.id)).where(SyncRun.status == "running")
+        select(func.count(SyncRun.id)).where(SyncRun.status == RunStatus.RUNNING)
     )
     return Overview(
         customers=int(customer_row[0]),

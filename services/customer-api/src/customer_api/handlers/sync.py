@@ -10,14 +10,20 @@ from typing import Any
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sync_messages import SyncAllCustomers, SyncCustomerWorkflows, topics
-from workflow_store.models import Customer, SyncRun
+from workflow_store.models import (
+    REPLAYABLE_RUN_STATUSES,
+    Customer,
+    FailureKind,
+    RunStatus,
+    SyncReason,
+    SyncRun,
+)
 
 from customer_api.errors import AllowDeletesNotApplicableError, NotFoundError, RunNotReplayableError
-from customer_api.schemas import Page, SyncRunPublic, SyncRunStatus
+from customer_api.schemas import Page, SyncRunPublic
 from customer_api.uow import UnitOfWork
 
 __all__ = [
-    "REPLAYABLE_STATUSES",
     "get_sync_run",
     "list_command_runs",
     "list_sync_runs",
@@ -29,16 +35,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-REPLAYABLE_STATUSES = frozenset({"failed", "deletes_blocked"})
-
 
 def not_retried(max_attempts: int) -> Any:
     """SQL: the run is not an attempt the workers still retry (a transient failure before the
     last attempt) - so a failed run that passes this failed for good."""
     return or_(
-        SyncRun.status != "failed",
+        SyncRun.status != RunStatus.FAILED,
         SyncRun.error_kind.is_(None),
-        SyncRun.error_kind != "transient",
+        SyncRun.error_kind != FailureKind.TRANSIENT,
         SyncRun.attempt >= max_attempts,
     )
 
@@ -87,7 +91,10 @@ async def request_customer_sync(
         if exists is None:
             raise NotFoundError(f"Customer {customer_id} not found")
         command = SyncCustomerWorkflows(
-            customer_id=customer_id, reason="manual", force=force, allow_deletes=allow_deletes
+            customer_id=customer_id,
+            reason=SyncReason.MANUAL,
+            force=force,
+            allow_deletes=allow_deletes,
         )
         uow.publish(topics.SYNC_COMMANDS, command, key=str(customer_id))
     logger.info(
@@ -102,7 +109,7 @@ async def request_customer_sync(
 
 async def request_sync_all(uow: UnitOfWork, *, force: bool) -> str:
     """Queue a manual ``SyncAllCustomers`` (a fresh slot, so it never collapses with another)."""
-    command = SyncAllCustomers.for_slot("manual", str(uuid.uuid4()), force=force)
+    command = SyncAllCustomers.for_slot(SyncReason.MANUAL, str(uuid.uuid4()), force=force)
     async with uow.transaction():
         uow.publish(topics.SYNC_ALL, command, key=None)
     logger.info("Sync of all customers requested: command=%s force=%s", command.id, force)
@@ -115,7 +122,7 @@ async def list_sync_runs(
     page: int,
     page_size: int,
     customer_id: uuid.UUID | None = None,
-    statuses: Sequence[SyncRunStatus] = (),
+    statuses: Sequence[RunStatus] = (),
     reasons: Sequence[str] = (),
     where: Sequence[Any] = (),
 ) -> Page[SyncRunPublic]:
@@ -198,18 +205,18 @@ async def replay_sync_run(
         run = await session.scalar(select(SyncRun).where(SyncRun.id == run_id))
         if run is None:
             raise NotFoundError(f"Sync run {run_id} not found")
-        if run.status not in REPLAYABLE_STATUSES:
+        if run.status not in REPLAYABLE_RUN_STATUSES:
             raise RunNotReplayableError(
                 f"Only failed or deletes_blocked runs can be replayed; this run is {run.status}"
             )
-        if allow_deletes is not None and run.status != "deletes_blocked":
+        if allow_deletes is not None and run.status != RunStatus.DELETES_BLOCKED:
             raise AllowDeletesNotApplicableError(
                 f"allow_deletes applies to the replay of a deletes_blocked run; this run is "
                 f"{run.status}"
             )
         command = SyncCustomerWorkflows(
             customer_id=run.customer_id,
-            reason="replay",
+            reason=SyncReason.REPLAY,
             force=force,
             replay_of=run.id,
             allow_deletes=allow_deletes,

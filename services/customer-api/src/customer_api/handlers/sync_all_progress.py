@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sync_messages.messages import SyncAllCustomers
-from workflow_store.models import Customer, SyncRun
+from workflow_store.models import Customer, RunStatus, SyncReason, SyncRun
 
 __all__ = ["SyncAllProgress", "sync_all_progress"]
 
-IN_FLIGHT = frozenset({"queued", "running"})
+# A customer whose newest run is one of these has not finished: retry_scheduled is followed by
+# another attempt (a run of the same command id).
+IN_FLIGHT = frozenset({RunStatus.RUNNING, RunStatus.RETRY_SCHEDULED})
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class SyncAllProgress:
 
 async def sync_all_progress(session: AsyncSession, command_id: str) -> SyncAllProgress:
     """The active customers' latest run of this fan-out, counted by status."""
-    fan_out = SyncAllCustomers(id=command_id, reason="manual", slot="")
+    fan_out = SyncAllCustomers(id=command_id, reason=SyncReason.MANUAL, slot="")
     customer_ids = (
         (await session.execute(select(Customer.id).where(Customer.active.is_(True))))
         .scalars()

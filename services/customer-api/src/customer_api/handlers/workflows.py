@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from workflow_store.models import Customer, StoredWorkflow
+from workflow_store.models import WORKFLOW_FIELDS, Customer, StoredWorkflow
 
 from customer_api.errors import NotFoundError
 from customer_api.schemas import (
@@ -21,7 +21,13 @@ from customer_api.schemas import (
     WorkflowTrigger,
 )
 
-__all__ = ["get_workflow", "list_workflows", "page_statement"]
+__all__ = [
+    "ACTIVE_VERSION_FIELDS",
+    "SUMMARY_FIELDS",
+    "get_workflow",
+    "list_workflows",
+    "page_statement",
+]
 
 W = StoredWorkflow
 
@@ -29,29 +35,30 @@ FieldMap = dict[str, Any]
 """API field name -> column, or -> a nested FieldMap (an object that is null when all its columns
 are)."""
 
-SUMMARY_FIELDS: FieldMap = {
-    "zuora_id": W.zuora_id,
-    "name": W.name,
-    "description": W.description,
-    "status": W.status,
-    "active_version": {
-        "id": W.active_version_id,
-        "version": W.active_version,
-        "status": W.active_version_status,
-        "type": W.active_version_type,
-    },
-    "callout_trigger": W.callout_trigger,
-    "ondemand_trigger": W.ondemand_trigger,
-    "scheduled_trigger": W.scheduled_trigger,
-    "interval": W.interval,
-    "timezone": W.timezone,
-    "priority": W.priority,
-    "zuora_created_at": W.zuora_created_at,
-    "zuora_updated_at": W.zuora_updated_at,
+ACTIVE_VERSION_FIELDS: FieldMap = {
+    "id": W.active_version_id,
+    "version": W.active_version,
+    "status": W.active_version_status,
+    "type": W.active_version_type,
 }
-"""The fields of a workflow in a listing (``WorkflowSummary`` without ``last_synced_at``): the ORM
-path and the PostgreSQL-rendered path (:mod:`customer_api.handlers.workflow_pages`) both derive
-their columns from it."""
+"""The columns the API nests as ``active_version`` (the only shape the API adds to the table)."""
+
+
+def _summary_field_map() -> FieldMap:
+    nested = {column.key for column in ACTIVE_VERSION_FIELDS.values()}
+    fields: FieldMap = {"zuora_id": W.zuora_id}
+    for name in WORKFLOW_FIELDS:
+        if name in nested:
+            fields.setdefault("active_version", ACTIVE_VERSION_FIELDS)
+        else:
+            fields[name] = getattr(W, name)
+    return fields
+
+
+SUMMARY_FIELDS: FieldMap = _summary_field_map()
+"""The fields of a workflow in a listing (``WorkflowSummary`` without ``last_synced_at``), derived
+from the store's ``WORKFLOW_FIELDS`` in table order: the ORM path and the PostgreSQL-rendered path
+(:mod:`customer_api.handlers.workflow_pages`) both take their columns from it."""
 
 
 def _columns(fields: FieldMap) -> list[Any]:

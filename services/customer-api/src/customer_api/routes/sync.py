@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from workflow_store.models import RunStatus
 
 from customer_api.deps import PageDep, PageSizeDep, SessionDep, UowDep
 from customer_api.handlers import sync
@@ -17,7 +18,6 @@ from customer_api.schemas import (
     SyncAllRequest,
     SyncRequest,
     SyncRunPublic,
-    SyncRunStatus,
 )
 
 router = APIRouter(tags=["sync"])
@@ -76,7 +76,7 @@ async def sync_runs(
     page: PageDep = 1,
     page_size: PageSizeDep = 50,
     status: Annotated[
-        list[SyncRunStatus] | None, Query(description="Only runs with any of these statuses.")
+        list[RunStatus] | None, Query(description="Only runs with any of these statuses.")
     ] = None,
 ) -> Page[SyncRunPublic]:
     return await sync.list_sync_runs(session, page=page, page_size=page_size, statuses=status or ())

@@ -12,7 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from workflow_store.models import utcnow
+from workflow_store.models import COMPLETED_RUN_STATUSES, FailureKind, RunStatus, utcnow
 
 from customer_api.schemas import SyncRunPublic
 from customer_api.ui.templating import format_duration
@@ -21,27 +21,26 @@ __all__ = ["PICKUP_LIMIT_SECONDS", "RunCard", "outcome_sentence"]
 
 PICKUP_LIMIT_SECONDS = 15 * 60
 POLL_SECONDS = 2
-_FINAL_STATUSES = frozenset({"succeeded", "skipped", "deletes_blocked"})
 
 
 def outcome_sentence(run: SyncRunPublic) -> str:
     """One sentence for a finished attempt, e.g. "finished in 4.2 s: 3 created, ..."."""
     took = format_duration(run.duration_ms)
-    if run.status == "succeeded":
+    if run.status == RunStatus.SUCCEEDED:
         return (
             f"finished in {took}: {run.created} created, {run.updated} updated, "
             f"{run.deleted} deleted ({run.unchanged} unchanged, {run.total} in Zuora)"
         )
-    if run.status == "deletes_blocked":
+    if run.status == RunStatus.DELETES_BLOCKED:
         blocked = run.blocked_deletes if run.blocked_deletes is not None else 0
         return (
             f"deletions blocked after {took}: this sync would delete {blocked} of the stored "
             f"workflows, more than the deletion guard allows; nothing was deleted "
             f"({run.created} created, {run.updated} updated)"
         )
-    if run.status == "skipped":
+    if run.status == RunStatus.SKIPPED:
         return f"skipped: {run.skip_reason or 'already covered by a newer sync'}"
-    if run.status == "failed":
+    if run.status == RunStatus.FAILED:
         kind = run.error_kind or "error"
         return f"failed after {took} ({kind}): {run.error_message or 'no message'}"
     return f"{run.status} for {took}"
@@ -65,11 +64,11 @@ class RunCard:
         latest = self.latest
         if latest is None:
             return "lost" if self.waited_too_long else "queued"
-        if latest.status == "running":
+        if latest.status == RunStatus.RUNNING:
             return "running"
-        if latest.status in _FINAL_STATUSES:
+        if latest.status in COMPLETED_RUN_STATUSES:
             return "finished"
-        if latest.error_kind == "transient" and latest.attempt < self.max_attempts:
+        if latest.error_kind == FailureKind.TRANSIENT and latest.attempt < self.max_attempts:
             return "retrying"
         return "finished"
 

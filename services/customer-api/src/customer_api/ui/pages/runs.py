@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sync_messages.messages import SyncReason
-from workflow_store.models import Customer
+from workflow_store.models import (
+    FAILED_RUN_STATUSES,
+    REPLAYABLE_RUN_STATUSES,
+    Customer,
+    RunStatus,
+    SyncReason,
+)
 
 from customer_api.deps import SessionDep, UowDep
 from customer_api.errors import NotFoundError, RunNotReplayableError
 from customer_api.handlers import sync
-from customer_api.schemas import Page, SyncRunPublic, SyncRunStatus
+from customer_api.schemas import Page, SyncRunPublic
 from customer_api.ui.auth import UiContext, UiDep
 from customer_api.ui.pages.customers import new_card, queued
 from customer_api.ui.runcard import outcome_sentence
@@ -26,9 +31,9 @@ router = APIRouter()
 
 PAGE_SIZE = 50
 CUSTOMER_CHOICES = 500
-STATUSES: tuple[str, ...] = get_args(SyncRunStatus)
-REASONS: tuple[str, ...] = get_args(SyncReason)
-FAILED_STATUSES = ("failed", "deletes_blocked")
+STATUSES: tuple[str, ...] = tuple(RunStatus)
+REASONS: tuple[str, ...] = tuple(SyncReason)
+FAILED_STATUSES: tuple[str, ...] = FAILED_RUN_STATUSES
 
 
 def _page_number(raw: str | None) -> int:
@@ -161,8 +166,8 @@ async def run_page(request: Request, run_id: uuid.UUID, ui: UiDep, session: Sess
             "section": "runs",
             "run": run,
             "attempts": attempts,
-            "sentence": outcome_sentence(run) if run.status != "running" else None,
-            "replayable": run.status in sync.REPLAYABLE_STATUSES,
+            "sentence": outcome_sentence(run) if run.status != RunStatus.RUNNING else None,
+            "replayable": run.status in REPLAYABLE_RUN_STATUSES,
         },
     )
 
@@ -184,7 +189,7 @@ async def apply_deletions(
     """Replay a deletes_blocked run allowing exactly the deletions it reported (the number the
     operator reviewed): if Zuora now lists even more missing, the guard blocks again."""
     run = await sync.get_sync_run(session, run_id)
-    if run.status != "deletes_blocked" or not run.blocked_deletes:
+    if run.status != RunStatus.DELETES_BLOCKED or not run.blocked_deletes:
         raise RunNotReplayableError(
             "Only a run blocked by the deletion guard has deletions to apply"
         )
