@@ -17,11 +17,13 @@ from typing import Any
 
 import httpx
 from event_bus.broker import KafkaPublisher
-from sync_messages import SyncAllCustomers, topics
+from sync_messages import RunStatus, SyncAllCustomers, topics
 
 from bench.stack import Sampler, Stack, TenantSpec, postgres_cpu_seconds
 
-TERMINAL = ("succeeded", "deletes_blocked", "skipped", "failed", "retry_scheduled")
+# A customer is done for the benchmark once its run left "running" (a retry is another run).
+TERMINAL = tuple(s.value for s in RunStatus if s is not RunStatus.RUNNING)
+FAILED = [RunStatus.FAILED.value, RunStatus.RETRY_SCHEDULED.value]
 
 
 # --------------------------------------------------------------------------- DB write accounting
@@ -88,8 +90,8 @@ async def run_sync_all(
     pg0 = postgres_cpu_seconds()
     query = (
         "SELECT count(DISTINCT customer_id) FILTER (WHERE status = ANY(%(t)s)),"
-        " count(*) FILTER (WHERE status = 'succeeded'),"
-        " count(*) FILTER (WHERE status IN ('failed', 'retry_scheduled')),"
+        " count(*) FILTER (WHERE status = %(succeeded)s),"
+        " count(*) FILTER (WHERE status = ANY(%(failed)s)),"
         " max(finished_at), coalesce(sum(pages), 0)"
         " FROM sync_runs WHERE started_at >= %(since)s"
     )
@@ -99,7 +101,15 @@ async def run_sync_all(
         since = datetime.fromtimestamp(t_pub, UTC)
         deadline = time.monotonic() + timeout
         while True:
-            row = conn.execute(query, {"t": list(TERMINAL), "since": since}).fetchone()
+            row = conn.execute(
+                query,
+                {
+                    "t": list(TERMINAL),
+                    "succeeded": RunStatus.SUCCEEDED.value,
+                    "failed": FAILED,
+                    "since": since,
+                },
+            ).fetchone()
             if row[0] >= n:
                 break
             if time.monotonic() > deadline:
