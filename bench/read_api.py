@@ -33,7 +33,14 @@ from devstack.procs import Child, Supervisor, api_service
 from workflow_store.crypto import SecretBox
 from workflow_store.migrate import upgrade_async
 
-from bench.stack import PG_HOST, PG_PORT, PG_USER, pg_dsn, sqlalchemy_url
+from bench.stack import (
+    PG_HOST,
+    PG_PORT,
+    PG_USER,
+    pg_dsn,
+    process_tree_cpu_seconds,
+    sqlalchemy_url,
+)
 
 PAGE_SIZE = 50
 
@@ -159,17 +166,6 @@ def run_pgbench(dbname: str, sql: str, *, clients: int, seconds: int) -> dict[st
     }
 
 
-def _cpu_s(proc: psutil.Process) -> float:
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
-
-
 def measure(
     *, workflows: int, seconds: int, api_workers: int, connections: int = 16
 ) -> dict[str, Any]:
@@ -204,7 +200,7 @@ def measure(
         }
         log_dir = Path(tempfile.mkdtemp(prefix="bench-read-api-"))
         # Its own process group: uvicorn's worker processes are stopped with it.
-        supervisor = Supervisor(lambda: env, run_dir=log_dir, log_dir=log_dir)
+        supervisor = Supervisor.in_dir(lambda: env, log_dir)
         api = supervisor.start(api_service(port))
         supervisor.wait_ready(api)
         base = f"http://127.0.0.1:{port}"
@@ -216,9 +212,9 @@ def measure(
         time.sleep(2)  # every uvicorn worker up
         run_wrk(url, api_key, connections=connections, seconds=2)  # warm-up (pools, caches)
         proc = psutil.Process(api.pid)
-        cpu0 = _cpu_s(proc)
+        cpu0 = process_tree_cpu_seconds(proc)
         ours = run_wrk(url, api_key, connections=connections, seconds=seconds)
-        api_cpu = _cpu_s(proc) - cpu0
+        api_cpu = process_tree_cpu_seconds(proc) - cpu0
         ours["api_cpu_ms_per_request"] = (
             round(api_cpu * 1000 / ours["requests"], 3) if ours["requests"] else None
         )

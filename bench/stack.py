@@ -46,6 +46,22 @@ def sqlalchemy_url(dbname: str) -> str:
 # --------------------------------------------------------------------------- processes
 
 
+def process_tree_cpu_seconds(p: psutil.Process) -> float:
+    """CPU seconds (user + system) of ``p`` and its descendants; 0 once it is gone."""
+    try:
+        t = p.cpu_times()
+        total = t.user + t.system
+        for child in p.children(recursive=True):
+            try:
+                ct = child.cpu_times()
+                total += ct.user + ct.system
+            except psutil.Error:
+                pass
+        return total
+    except psutil.Error:
+        return 0.0
+
+
 class Sampler:
     """Samples RSS of a set of pids every `interval` s in a thread; CPU from cpu_times deltas.
 
@@ -62,21 +78,6 @@ class Sampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    @staticmethod
-    def _cpu(p: psutil.Process) -> float:
-        try:
-            t = p.cpu_times()
-            total = t.user + t.system
-            for child in p.children(recursive=True):
-                try:
-                    ct = child.cpu_times()
-                    total += ct.user + ct.system
-                except psutil.Error:
-                    pass
-            return total
-        except psutil.Error:
-            return 0.0
-
     def _sample(self) -> None:
         for name, p in self._ps.items():
             try:
@@ -91,7 +92,7 @@ class Sampler:
             self._sample()
 
     def __enter__(self) -> Sampler:
-        self._cpu0 = {name: self._cpu(p) for name, p in self._ps.items()}
+        self._cpu0 = {name: process_tree_cpu_seconds(p) for name, p in self._ps.items()}
         self._sample()
         self._thread.start()
         return self
@@ -100,7 +101,9 @@ class Sampler:
         self._stop.set()
         self._thread.join(2)
         self._sample()
-        self.cpu = {name: self._cpu(p) - self._cpu0[name] for name, p in self._ps.items()}
+        self.cpu = {
+            name: process_tree_cpu_seconds(p) - self._cpu0[name] for name, p in self._ps.items()
+        }
 
     def figures(self) -> dict[str, dict[str, float]]:
         return {
@@ -164,9 +167,7 @@ class Stack:
     supervisor: Supervisor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.supervisor = Supervisor(
-            self.service_env, run_dir=self.workdir, log_dir=self.workdir, cwd=self.workdir
-        )
+        self.supervisor = Supervisor.in_dir(self.service_env, self.workdir)
 
     @property
     def database_url(self) -> str:

@@ -39,9 +39,7 @@ class Stack:
     supervisor: Supervisor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.supervisor = Supervisor(
-            self.env, run_dir=self.workdir, log_dir=self.workdir, cwd=self.workdir
-        )
+        self.supervisor = Supervisor.in_dir(self.env, self.workdir)
 
     @property
     def processes(self) -> list[Process]:

@@ -37,6 +37,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
+from tenacity import AsyncRetrying, retry_if_result, wait_exponential
 from workflow_store.models import OutboxMessage
 
 from event_bus.broker import json_headers
@@ -384,44 +385,73 @@ class OutboxRelay:
         """Relay until ``stop`` is set. Never raises (except on cancellation).
 
         Polls every ``poll_interval`` (or at once after :meth:`wake`). A round in which nothing
-        could be published but something failed (Kafka or the database down) backs off
-        exponentially up to ``max_backoff``; the outage is logged once when it starts and once
-        when it ends. Rows failing while others are published are the rows' own problem: they
-        wait for their retry time and do not slow the relay.
+        could be published but something failed (Kafka or the database down) starts an outage:
+        rounds are retried with an exponential backoff (``poll_interval`` doubling up to
+        ``max_backoff``, not woken early) until one publishes something; it is logged once when
+        it starts and once when it ends. Rows failing while others are published are the rows'
+        own problem: they wait for their retry time and do not slow the relay.
         """
-        backoff = 0.0
-        outage_since: datetime | None = None
         while not stop.is_set():
             self._wake.clear()
-            try:
-                await self.run_once()
-                result = self._last
-            except Exception as exc:
-                result = RoundResult(failure=exc)
+            result = await self._round()
             if result.failure is not None and result.sent == 0:
-                if outage_since is None:
-                    outage_since = datetime.now(UTC)
-                    log.warning(
-                        "Outbox relay cannot publish (%s); retrying with backoff up to %.1fs",
-                        _describe(result.failure),
-                        self.max_backoff,
-                    )
-                else:
-                    log.debug("Outbox relay still failing: %s", _describe(result.failure))
-                backoff = min(max(backoff * 2, self.poll_interval, 0.05), self.max_backoff)
-                await self._sleep(stop, backoff, wakeable=False)
+                await self._ride_out_outage(stop, result.failure)
                 continue
-            if outage_since is not None and result.sent:
-                down_for = (datetime.now(UTC) - outage_since).total_seconds()
-                log.info("Outbox relay recovered after %.1fs", down_for)
-                outage_since = None
-                backoff = 0.0
-            if outage_since is None and result.claimed >= self.batch_size:
+            if result.claimed >= self.batch_size:
                 await asyncio.sleep(0)  # more rows are likely waiting: go again at once
                 continue
-            # Nothing claimable (all rows waiting for their retry time) is not a recovery.
-            pause = self.poll_interval if outage_since is None else max(backoff, self.poll_interval)
-            await self._sleep(stop, pause, wakeable=outage_since is None)
+            await self._sleep(stop, self.poll_interval, wakeable=True)
+
+    async def _round(self) -> RoundResult:
+        try:
+            await self.run_once()
+        except Exception as exc:
+            return RoundResult(failure=exc)
+        return self._last
+
+    async def _ride_out_outage(self, stop: asyncio.Event, failure: BaseException) -> None:
+        """Retry rounds with backoff until one publishes something (or ``stop`` is set).
+
+        A round that publishes nothing without failing (every row waiting for its retry time)
+        does not end the outage: only a sent row says the broker is back.
+        """
+        since = datetime.now(UTC)
+        log.warning(
+            "Outbox relay cannot publish (%s); retrying with backoff up to %.1fs",
+            _describe(failure),
+            self.max_backoff,
+        )
+
+        def still_down(result: RoundResult) -> bool:
+            if result.sent == 0 and result.failure is not None:
+                log.debug("Outbox relay still failing: %s", _describe(result.failure))
+            return result.sent == 0
+
+        async def sleep(seconds: float) -> None:
+            await self._sleep(stop, seconds, wakeable=False)
+
+        first = max(self.poll_interval, 0.05)
+        retrying = AsyncRetrying(
+            # after the n-th retried round: first * 2**n (the first wait is taken below)
+            wait=wait_exponential(multiplier=2 * first, max=self.max_backoff),
+            retry=retry_if_result(still_down),
+            stop=lambda _state: stop.is_set(),
+            sleep=sleep,
+            retry_error_callback=lambda state: None,  # stopped during the outage
+        )
+
+        async def round_after_the_wait() -> RoundResult:
+            self._wake.clear()
+            return await self._round()
+
+        # The first wait comes before the first retry: tenacity sleeps between attempts only.
+        await sleep(min(first, self.max_backoff))
+        if stop.is_set():
+            return
+        recovered: RoundResult | None = await retrying(round_after_the_wait)
+        if recovered is not None and recovered.sent:
+            down_for = (datetime.now(UTC) - since).total_seconds()
+            log.info("Outbox relay recovered after %.1fs", down_for)
 
     async def _sleep(self, stop: asyncio.Event, seconds: float, *, wakeable: bool) -> None:
         waiters = [asyncio.ensure_future(stop.wait())]

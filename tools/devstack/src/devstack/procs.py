@@ -555,6 +555,11 @@ class Supervisor:
         self.cancel = cancel
         self.children: list[Child] = []
 
+    @classmethod
+    def in_dir(cls, env: Callable[[], Mapping[str, str]], workdir: Path) -> Supervisor:
+        """A supervisor for tests and benchmarks: logs, ready files and cwd all in ``workdir``."""
+        return cls(env, run_dir=workdir, log_dir=workdir, cwd=workdir)
+
     def start(self, service: Service, **env: str) -> Child:
         """Spawn ``service`` (not waiting for it); ``env`` overrides the environment."""
         if self.cancel is not None and self.cancel.is_set():
