@@ -15,14 +15,18 @@ import os
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from observability.settings import EnvSettings
 
 __all__ = ["ReadinessSettings", "ReadyFile"]
 
 log = logging.getLogger(__name__)
 
 
-class ReadinessSettings(BaseSettings):
+class ReadinessSettings(EnvSettings):
+    """``READY_FILE``; a part of the worker's and the scheduler's settings."""
+
     model_config = SettingsConfigDict(extra="ignore")
 
     ready_file: Path | None = Field(

@@ -122,7 +122,7 @@ async def run(
     are ensured in the background, with no deadline (:mod:`event_bus.topics`): the scheduler
     runs regardless, and its publish grace covers a broker that is still down.
     """
-    ready = ready if ready is not None else ReadyFile.from_settings()
+    ready = ready if ready is not None else ReadyFile.from_settings(settings.readiness)
     metrics = metrics if metrics is not None else SchedulerMetrics()
     metrics_server = start_metrics_server(
         metrics.registry, default_port=DEFAULT_METRICS_PORT, settings=settings.metrics

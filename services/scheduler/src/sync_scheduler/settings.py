@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from event_bus.settings import KafkaSettings
 from observability.metrics import MetricsSettings
+from observability.readiness import ReadinessSettings
 from observability.settings import EnvSettings, LogSettings
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -36,6 +37,7 @@ class SchedulerSettings(EnvSettings):
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    readiness: ReadinessSettings = Field(default_factory=ReadinessSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @field_validator("timezone")

@@ -320,7 +320,7 @@ def build_app(
         lambda: broker.subscribers, runtime.metrics, interval=worker.lag_interval_seconds
     )
     metrics_server: list[MetricsServer] = []
-    ready = ReadyFile.from_settings()
+    ready = ReadyFile.from_settings(settings.readiness)
 
     @app.on_startup
     async def _start() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from event_bus.settings import KafkaSettings
 from observability.metrics import MetricsSettings
+from observability.readiness import ReadinessSettings
 from observability.settings import EnvSettings, LogSettings
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -145,6 +146,7 @@ class SyncWorkerSettings(EnvSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     definitions: DefinitionSettings = Field(default_factory=DefinitionSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    readiness: ReadinessSettings = Field(default_factory=ReadinessSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @model_validator(mode="after")
