@@ -4,29 +4,46 @@ SHELL := /bin/bash
 UV ?= uv
 export UV_LINK_MODE ?= copy
 
-.PHONY: install test test-ui test-e2e lint fmt run bench bench-smoke help
+.PHONY: install test test-unit test-integration test-e2e test-ui lint fmt run bench bench-smoke help
 
 help:
-	@echo "make install | test | test-ui | lint | fmt | run | up | down | docs | validate-deploy | bench | bench-smoke"
+	@echo "make install | test (= test-unit test-integration test-e2e) | test-ui | lint | fmt | run | up | down | docs | validate-deploy | bench | bench-smoke"
 
 install:
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet "uv==0.13.9"
 	$(UV) sync --frozen --all-packages --compile-bytecode
 
-## The whole suite: unit + integration (real PostgreSQL, sandbox over HTTP, local broker).
-## pytest exits 5 when it collects nothing; make propagates that as a failure.
-test: install
-	$(UV) run --frozen pytest $(PYTEST_ARGS)
-	$(MAKE) test-ui
+## Test levels, run apart or together. The root conftest.py gives every test one level from what
+## it really uses (its fixtures), and a unit test runs with the network raising:
+##   unit         no database, no broker, no network (passes with PostgreSQL stopped)
+##   integration  real PostgreSQL / database files / the sandbox over HTTP / the local broker
+##   e2e          real processes (tests/e2e and tests marked e2e) + the browser tests (tests/ui)
+## unit and integration run on pytest-xdist workers (each test makes its own database and picks
+## free ports); e2e stays serial (whole stacks of processes per test). pytest exits 5 when a level
+## collects nothing; make propagates that as a failure.
+PYTEST = $(UV) run --frozen pytest
+UNIT_WORKERS ?= auto
+INTEGRATION_WORKERS ?= 4
+XDIST = --dist worksteal -n
+
+test: test-unit test-integration test-e2e
+
+test-unit: install
+	$(PYTEST) -m unit $(XDIST) $(UNIT_WORKERS) $(PYTEST_ARGS)
+
+test-integration: install
+	$(PYTEST) -m "integration and not e2e" $(XDIST) $(INTEGRATION_WORKERS) $(PYTEST_ARGS)
+
+test-e2e: install
+	$(PYTEST) -m e2e $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-ui
 
 ## Browser tests of the web UI (tests/ui): Playwright driving Debian's Chromium against real
 ## processes, as their own pytest run (pytest-playwright's sync fixtures clash with
 ## pytest-asyncio, so tests/ui is outside the default testpaths). No Chromium = failure.
-UI_PYTEST = $(UV) run --frozen pytest tests/ui -p no:asyncio -W "ignore:Unknown config option:pytest.PytestConfigWarning"
+UI_PYTEST = $(PYTEST) tests/ui -p no:asyncio -W "ignore:Unknown config option:pytest.PytestConfigWarning"
 test-ui: install
 	$(UI_PYTEST) $(UI_PYTEST_ARGS)
-
-test-e2e: test-ui
 
 lint: install
 	$(UV) run --frozen ruff check .

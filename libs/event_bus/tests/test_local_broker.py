@@ -5,6 +5,9 @@ import socket
 import pytest
 from event_bus.local_broker import LocalBrokerError, start_local_broker, tansu_command
 
+# Starts Tansu processes itself (not through the local_kafka fixture).
+pytestmark = pytest.mark.integration
+
 
 def _connectable(bootstrap: str) -> bool:
     host, port = bootstrap.rsplit(":", 1)

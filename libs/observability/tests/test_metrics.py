@@ -99,6 +99,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.integration  # a real HTTP server on a loopback port
 def test_metrics_server_serves_the_registry_and_port_zero_disables_it() -> None:
     metrics = WorkerMetrics(CollectorRegistry())
     metrics.dead_letter()
@@ -116,6 +117,7 @@ def test_metrics_server_serves_the_registry_and_port_zero_disables_it() -> None:
         server.close()
 
 
+@pytest.mark.integration  # a real HTTP server on a loopback port
 def test_a_taken_port_is_a_warning_not_a_crash() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

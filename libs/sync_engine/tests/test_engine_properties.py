@@ -153,6 +153,7 @@ async def _scenario(
         await db.dispose()
 
 
+@pytest.mark.integration  # a SQLite database file (the module fixture)
 @settings(
     max_examples=40,
     deadline=None,

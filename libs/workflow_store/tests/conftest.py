@@ -11,7 +11,13 @@ from workflow_store.db import create_engine, create_session_factory
 from workflow_store.migrate import upgrade_async
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+# Both are real databases, looked up at run time: the marks tell the root conftest's level rule.
+@pytest.fixture(
+    params=[
+        pytest.param("postgresql", marks=pytest.mark.integration),
+        pytest.param("sqlite", marks=pytest.mark.integration),
+    ]
+)
 def db_url(request: pytest.FixtureRequest) -> str:
     """An empty database URL, once per dialect."""
     fixture = "postgres_url" if request.param == "postgresql" else "sqlite_url"

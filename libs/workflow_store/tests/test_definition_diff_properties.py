@@ -129,6 +129,7 @@ async def _stored_diff(db_url: str, old: dict[str, Any], new: dict[str, Any]) ->
         await engine.dispose()
 
 
+@pytest.mark.integration  # a SQLite database file (the module fixture)
 @settings(
     max_examples=40,
     deadline=None,

@@ -197,6 +197,7 @@ async def test_sqlite_engine_enforces_foreign_keys_after_migration(sqlite_url: s
         await eng.dispose()
 
 
+@pytest.mark.integration  # creates a SQLite database file
 async def test_sqlite_file_directory_is_created(tmp_path: object) -> None:
     url = f"sqlite:///{tmp_path}/nested/dir/store.db"
     await migrate.upgrade_async(url)

@@ -12,8 +12,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from zuora_sandbox import DEMO_TENANTS, Faults, SandboxState, run_sandbox
 from zuora_sandbox.server import SandboxServer
+
+# Serves the sandbox over real HTTP, in this process and as a console script.
+pytestmark = pytest.mark.integration
 
 
 def _token(client: httpx.Client, client_id: str, secret: str) -> str:

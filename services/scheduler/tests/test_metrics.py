@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from event_bus.local_broker import free_port
 from event_bus.settings import KafkaSettings
 from observability.metrics import MetricsSettings, SchedulerMetrics
@@ -43,6 +44,7 @@ async def test_fire_counts_published_and_given_up_commands() -> None:
     assert last is not None and abs(last - time.time()) < 60
 
 
+@pytest.mark.integration  # the metrics endpoint over real HTTP
 async def test_run_serves_metrics_until_stopped() -> None:
     port = free_port()
     settings = SchedulerSettings.model_validate(

@@ -112,6 +112,7 @@ def test_child_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
     assert not child.alive
 
 
+@pytest.mark.integration  # holds a real loopback port
 def test_busy_api_port_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
