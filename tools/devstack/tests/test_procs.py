@@ -120,6 +120,7 @@ def test_stop_kills_the_whole_group_after_the_grace(supervisor: Supervisor, tmp_
     wait_until("the grandchild to be killed", gone, timeout=10)
 
 
+@pytest.mark.integration  # real HTTP and TCP servers on loopback ports
 def test_http_and_tcp_probes() -> None:
     server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
     port = server.server_address[1]
