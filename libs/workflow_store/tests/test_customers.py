@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from workflow_store.crypto import SecretBox
 from workflow_store.customers import (
+    active_customer_ids,
     add_customer,
     decrypt_client_secret,
     get_customer,
@@ -57,6 +58,7 @@ async def test_add_get_list_remove(session: AsyncSession, box: SecretBox) -> Non
     assert [c.name for c in await list_customers(session)] == ["acme", "globex", "initech"]
     active = await list_customers(session, active_only=True)
     assert [c.name for c in active] == ["acme", "initech"]
+    assert await active_customer_ids(session) == sorted(c.id for c in active)
     page = await list_customers(session, limit=1, offset=1)
     assert [c.name for c in page] == ["globex"]
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from event_bus.settings import KafkaSettings
 from sqlalchemy import select
 from sync_engine import SyncSettings
-from sync_worker.app import WorkerRuntime
+from sync_worker.runtime import WorkerRuntime
 from sync_worker.settings import SyncWorkerSettings, WorkerSettings
 from workflow_store.crypto import SecretBox
 from workflow_store.db import create_engine, create_session_factory

@@ -17,6 +17,7 @@ from .errors import ConcurrentUpdateError, CustomerExistsError, CustomerNotFound
 from .models import CredentialStatus, Customer
 
 __all__ = [
+    "active_customer_ids",
     "add_customer",
     "decrypt_client_secret",
     "get_customer",
@@ -110,6 +111,14 @@ async def list_customers(
     if limit is not None:
         stmt = stmt.limit(limit)
     return (await session.scalars(stmt)).all()
+
+
+async def active_customer_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """The ids of every active customer, in id order (what a sync-all fans out to)."""
+    rows = await session.scalars(
+        select(Customer.id).where(Customer.active.is_(True)).order_by(Customer.id)
+    )
+    return list(rows)
 
 
 async def remove_customer(session: AsyncSession, name_or_id: str | uuid.UUID) -> Customer:

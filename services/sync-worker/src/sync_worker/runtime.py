@@ -1,0 +1,158 @@
+"""The resources of one worker process (database, publisher, engine, handler, background jobs),
+opened at start-up and closed at shutdown. The routers reach the handler through it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import TypeVar
+
+from event_bus.broker import KafkaPublisher
+from faststream.kafka.annotations import KafkaMessage
+from observability.metrics import WorkerMetrics
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sync_engine import WorkflowSyncEngine
+from sync_messages import UnprocessableMessage, topics
+from workflow_store.customers import active_customer_ids
+from workflow_store.db import create_engine, create_session_factory
+from workflow_store.retention import PruneResult
+
+from sync_worker import retention
+from sync_worker.delivery import Deliveries
+from sync_worker.handlers import SyncCommandHandler
+from sync_worker.ledger import ProcessedLedger
+from sync_worker.metrics import engine_hooks
+from sync_worker.settings import SyncWorkerSettings
+from sync_worker.sweep import close_abandoned_runs
+
+__all__ = ["WorkerRuntime"]
+
+logger = logging.getLogger("sync_worker")
+
+T = TypeVar("T")
+
+
+class WorkerRuntime:
+    """The resources of one worker process: opened at start-up, closed at shutdown."""
+
+    def __init__(self, settings: SyncWorkerSettings, metrics: WorkerMetrics | None = None) -> None:
+        self.settings = settings
+        self.store, self.kafka = settings.store, settings.kafka
+        self.worker, self.sync = settings.worker, settings.sync
+        worker = settings.worker
+        self.metrics = metrics if metrics is not None else WorkerMetrics()
+        self._db: AsyncEngine | None = None
+        self._publisher: KafkaPublisher | None = None
+        self._handler: SyncCommandHandler | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self.deliveries = Deliveries(
+            dead_letter=self._dead_letter,
+            max_deliveries=worker.max_deliveries,
+            redelivery_delay_seconds=worker.redelivery_delay_seconds,
+            on_dead_letter=self.metrics.dead_letter,
+        )
+
+    @property
+    def handler(self) -> SyncCommandHandler:
+        if self._handler is None:
+            raise RuntimeError("worker runtime not started")
+        return self._handler
+
+    async def start(self) -> None:
+        box = self.store.secret_box()  # fail fast on bad keys, before consuming anything
+        # The whole connection budget of this process (README "Connection budget"): no overflow.
+        pool = self.worker.database_pool_size
+        self._db = create_engine(self.store.database_url, pool_size=pool, max_overflow=0)
+        self._sessions = sessions = create_session_factory(self._db)
+        on_outcome, on_zuora_request = engine_hooks(self.metrics)
+        engine = WorkflowSyncEngine(
+            self._db,
+            box,
+            allowed_base_urls=self.store.allowed_base_urls,
+            settings=self.sync,
+            definition_settings=self.settings.definitions,
+            on_outcome=on_outcome,
+            on_zuora_request=on_zuora_request,
+        )
+        self._publisher = KafkaPublisher(self.kafka, component="sync-worker")
+        publisher = self._publisher
+
+        async def publish(topic: str, message: BaseModel, *, key: str | None) -> None:
+            await publisher.publish_message(topic, message, key=key)
+
+        async def active_customers() -> Sequence[uuid.UUID]:
+            async with sessions() as session:
+                return await active_customer_ids(session)
+
+        self._handler = SyncCommandHandler(
+            sync_customer=engine.sync_customer,
+            active_customer_ids=active_customers,
+            ledger=ProcessedLedger(sessions, publisher),
+            publish=publish,
+            settings=self.worker,
+            metrics=self.metrics,
+        )
+        if self.worker.prune_interval_seconds > 0:
+            self._repeat("prune-ledger", self.worker.prune_interval_seconds, self.prune_once)
+        if self.worker.abandoned_run_sweep_seconds > 0:
+            self._repeat(
+                "close-abandoned-runs", self.worker.abandoned_run_sweep_seconds, self.sweep_once
+            )
+
+    async def _dead_letter(self, message: UnprocessableMessage, key: str | None) -> None:
+        if self._publisher is None:
+            raise RuntimeError("worker runtime not started")
+        await self._publisher.publish_message(topics.SYNC_DLQ, message, key=key)
+
+    async def sweep_once(self) -> int:
+        """Close runs left ``running`` by a dead process (their customer lock is free)."""
+        if self._db is None or self._sessions is None:
+            raise RuntimeError("worker runtime not started")
+        return await close_abandoned_runs(
+            self._db,
+            self._sessions,
+            older_than=timedelta(seconds=self.worker.abandoned_run_age_seconds),
+        )
+
+    async def prune_once(self) -> PruneResult:
+        """One round of the retention job (:mod:`sync_worker.retention`)."""
+        if self._sessions is None:
+            raise RuntimeError("worker runtime not started")
+        return await retention.prune_once(self._sessions, self.worker)
+
+    async def process(
+        self,
+        msg: KafkaMessage,
+        parse: Callable[[bytes], T],
+        handle: Callable[[T], Awaitable[None]],
+    ) -> None:
+        """Parse, handle, then commit (or re-read, dead-letter, defer: see delivery.py)."""
+        await self.deliveries.process(msg, parse, handle)
+
+    def _repeat(self, name: str, interval: float, job: Callable[[], Awaitable[object]]) -> None:
+        async def forever() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await job()
+                except Exception:  # the database may be away for a while: try again next round
+                    logger.warning("Background job failed", extra={"job": name}, exc_info=True)
+
+        self._background.append(asyncio.create_task(forever(), name=name))
+
+    async def stop(self) -> None:
+        while self._background:
+            task = self._background.pop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._publisher is not None:
+            await self._publisher.close()
+        if self._db is not None:
+            await self._db.dispose()
