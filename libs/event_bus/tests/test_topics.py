@@ -65,3 +65,28 @@ async def test_waits_for_a_starting_broker() -> None:
     with start_local_broker(port):
         await task
         assert (await _partitions(settings.bootstrap_servers))[SYNC_ALL] == 3
+
+
+async def test_the_services_wait_ends_when_they_stop() -> None:
+    import asyncio
+
+    from event_bus.local_broker import free_port
+    from event_bus.topics import ensure_topics_until
+
+    settings = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")  # nobody listens
+    stop = asyncio.Event()
+    waiting = asyncio.create_task(ensure_topics_until(settings, stop))
+    await asyncio.sleep(0.5)
+    assert not waiting.done()  # no deadline: still trying
+    stop.set()
+    assert await asyncio.wait_for(waiting, timeout=10) is False
+
+
+async def test_the_services_wait_creates_the_topics(kafka_settings: KafkaSettings) -> None:
+    import asyncio
+
+    from event_bus.topics import ensure_topics_until
+
+    assert await ensure_topics_until(kafka_settings, asyncio.Event()) is True
+    partitions = await _partitions(kafka_settings.bootstrap_servers)
+    assert all(partitions[t] == kafka_settings.topic_partitions for t in ALL_TOPICS)
