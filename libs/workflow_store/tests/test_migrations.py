@@ -202,3 +202,39 @@ async def test_sqlite_file_directory_is_created(tmp_path: object) -> None:
     url = f"sqlite:///{tmp_path}/nested/dir/store.db"
     await migrate.upgrade_async(url)
     assert await migrate.current_async(url) == migrate.head()
+
+
+async def test_workflow_counts_are_backfilled_and_dropped_again(db_url: str) -> None:
+    """The counts on the customer rows start as the workflows table's own counts."""
+    await migrate.upgrade_async(db_url, DEFINITIONS_REVISION)
+    eng = create_engine(db_url)
+    insert_workflow = text(
+        "INSERT INTO workflows (customer_id, zuora_id, name, status, raw, content_hash,"
+        " first_seen_at, last_changed_at) VALUES (:id, :z, 'w', :s, '{}', 'h', :now, :now)"
+    ).bindparams(*TYPED)
+    try:
+        async with eng.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO customers (id, name, base_url, client_id,"
+                    " client_secret_encrypted, active, credential_status, created_at, updated_at)"
+                    " VALUES (:id, 'c', 'u', 'i', 's', true, 'unknown', :now, :now)"
+                ).bindparams(*TYPED),
+                {"id": CUSTOMER_ID, "now": NOW},
+            )
+            for z, status in enumerate(("Active", "Inactive", "ACTIVE", None)):
+                await conn.execute(
+                    insert_workflow, {"id": CUSTOMER_ID, "z": z, "s": status, "now": NOW}
+                )
+        await migrate.upgrade_async(db_url)
+        async with eng.connect() as conn:
+            counts = (
+                await conn.execute(
+                    text("SELECT workflow_count, active_workflow_count FROM customers")
+                )
+            ).one()
+        assert tuple(counts) == (4, 2)
+    finally:
+        await eng.dispose()
+    await migrate.downgrade_async(db_url, DEFINITIONS_REVISION)
+    assert "workflow_count" not in await _columns(db_url, "customers")

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from workflow_store.crypto import SecretBox
 from workflow_store.migrate import upgrade_async
 from workflow_store.models import Customer, OutboxMessage, StoredWorkflow, SyncRun
+from workflow_store.workflow_counts import refresh_workflow_counts
 from zuora_sandbox import SandboxServer, Tenant
 
 KEY_ONE = "test-key-one-0123456789"
@@ -160,6 +161,12 @@ class Db:
     async def add(self, *rows: Any) -> None:
         async with self.sessions() as session, session.begin():
             session.add_all(rows)
+            # What the sync's write transaction does after writing workflows (the pages read
+            # their totals from the customer rows).
+            await session.flush()
+            await refresh_workflow_counts(
+                session, [row.customer_id for row in rows if isinstance(row, StoredWorkflow)]
+            )
 
     async def set_customer(self, customer_id: uuid.UUID | str, **fields: Any) -> None:
         async with self.sessions() as session, session.begin():

@@ -323,3 +323,14 @@ async def test_customer_page_links_reach_the_workflow_page(
     hop = await ui.get(f"/ui/workflows/{acme}/1")
     assert hop.status_code == 303 and hop.headers["location"] == f"/ui/workflows/{row_id}"
     assert (await ui.get(f"/ui/workflows/{acme}/999")).status_code == 404
+
+
+async def test_customer_filter_options_are_escaped_and_keep_the_choice(
+    ui: UiClient, create_customer: Any, db: Db
+) -> None:
+    odd = (await create_customer(name='Odd <b>"&</b> Co'))["id"]
+    other = (await create_customer(name="Plain"))["id"]
+    page = (await ui.get(f"/ui/workflows?customer={odd}")).text
+    assert f'<option value="{odd}" selected>Odd &lt;b&gt;&quot;&amp;&lt;/b&gt; Co</option>' in page
+    assert f'<option value="{other}">Plain</option>' in page
+    assert "<b>" not in page

@@ -142,6 +142,11 @@ class WorkflowRepository(Protocol):
         Zuora confirmed are ever passed."""
         ...
 
+    async def refresh_counts(self, customer_id: uuid.UUID) -> None:
+        """Recount the customer's stored workflows onto its row (after this write's upserts and
+        deletes, in the same transaction)."""
+        ...
+
     async def store_definitions(
         self,
         customer_id: uuid.UUID,

@@ -299,6 +299,8 @@ class SyncCustomer:
                 customer_id, [(listing.workflows[wid], plan.listed[wid]) for wid in changed], now
             )
             await tx.workflows.delete(customer_id, plan.confirmed_deletes)
+            # In this transaction, under the customer's lock: the committed counts are exact.
+            await tx.workflows.refresh_counts(customer_id)
             stats.created = len(reconcile.to_insert)
             stats.updated = len(reconcile.to_update)
             stats.deleted = len(plan.confirmed_deletes)

@@ -156,6 +156,16 @@ class Customer(Base):
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_sync_error: Mapped[str | None] = mapped_column(Text)
     last_successful_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # How many stored workflows the customer has (all, and status "Active"), for pages that
+    # show totals without counting 100,000 rows per view. Recounted from the workflows table
+    # in the transaction that writes them (workflow_store.workflow_counts), never incremented,
+    # so a count is exact at every commit of the sync and cannot accumulate drift.
+    workflow_count: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+    active_workflow_count: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow
@@ -190,6 +200,19 @@ class StoredWorkflow(Base):
     __table_args__ = (
         UniqueConstraint("customer_id", "zuora_id"),
         Index("ix_workflows_customer_id_name", "customer_id", "name"),
+        # The operators' list across customers (handlers/workflow_index.py): each sort walks an
+        # index and stops after one page instead of sorting 100,000 rows; the trigram index
+        # serves the name search (ILIKE '%...%') when the text is selective.
+        Index("ix_workflows_name_id", "name", "id"),
+        Index("ix_workflows_zuora_id", "zuora_id"),
+        Index("ix_workflows_zuora_updated_at", "zuora_updated_at"),
+        Index("ix_workflows_status_name_id", "status", "name", "id"),
+        Index(
+            "ix_workflows_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -24,6 +24,7 @@ from workflow_store.definitions import (
     store_definitions,
 )
 from workflow_store.models import Customer, StoredWorkflow, SyncRun
+from workflow_store.workflow_counts import refresh_workflow_counts
 from zuora_client import Workflow, ZuoraCredentials
 
 from sync_engine.failures import FailureKind
@@ -127,6 +128,9 @@ class SqlWorkflowRepository:
                     StoredWorkflow.zuora_id.in_(chunk),
                 )
             )
+
+    async def refresh_counts(self, customer_id: uuid.UUID) -> None:
+        await refresh_workflow_counts(self._session, [customer_id])
 
     async def store_definitions(
         self,

@@ -1,6 +1,10 @@
 """What the operator dashboard shows: counts over customers, workflows and runs, and each
 customer's freshness against the schedule. Aggregates in the database (a handful of rows
-come back, whatever the number of customers or workflows)."""
+come back, whatever the number of customers or workflows).
+
+The workflow totals are sums of the per-customer counts the sync keeps on the customer row
+(:mod:`workflow_store.workflow_counts`): one pass over the customers instead of a scan of every
+workflow per view (at 100,000 workflows that scan was most of the page's server time)."""
 
 from __future__ import annotations
 
@@ -11,14 +15,13 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from workflow_store.models import Customer, RunStatus, StoredWorkflow, SyncRun, utcnow
+from workflow_store.models import Customer, RunStatus, SyncRun, utcnow
 
 from customer_api.handlers.sync import not_retried
 
 __all__ = ["Freshness", "Overview", "freshness_of", "freshness_window", "overview"]
 
 RECENT_RUNS = timedelta(hours=24)
-ACTIVE_WORKFLOW_STATUS = "Active"
 
 
 class Freshness(StrEnum):
@@ -99,32 +102,25 @@ async def overview(session: AsyncSession, *, interval_seconds: int, max_attempts
                 count_if(active & (last < one) & (last >= two)),
                 count_if(active & (last < two)),
                 count_if(Customer.last_sync_status == RunStatus.DELETES_BLOCKED),
+                func.coalesce(func.sum(Customer.workflow_count), 0),
+                func.coalesce(func.sum(Customer.active_workflow_count), 0),
             )
         )
     ).one()
-    workflow_row = (
-        await session.execute(
-            select(
-                func.count(StoredWorkflow.id),
-                count_if(StoredWorkflow.status == ACTIVE_WORKFLOW_STATUS),
-            )
-        )
-    ).one()
+    # One pass over the last day's runs for both figures.
     recent = (
         await session.execute(
-            select(SyncRun.status, func.count(SyncRun.id))
+            select(
+                SyncRun.status,
+                func.count(SyncRun.id),
+                count_if((SyncRun.status == RunStatus.FAILED) & not_retried(max_attempts)),
+            )
             .where(SyncRun.started_at >= now - RECENT_RUNS)
             .group_by(SyncRun.status)
         )
     ).all()
-    by_status = {str(status): int(n) for status, n in recent}
-    failed_for_good = await session.scalar(
-        select(func.count(SyncRun.id)).where(
-            SyncRun.status == RunStatus.FAILED,
-            SyncRun.started_at >= now - RECENT_RUNS,
-            not_retried(max_attempts),
-        )
-    )
+    by_status = {str(status): int(n) for status, n, _ in recent}
+    failed_for_good = sum(int(n) for _, _, n in recent)
     # Any age: a run left running for more than a day is exactly what an operator must see.
     running = await session.scalar(
         select(func.count(SyncRun.id)).where(SyncRun.status == RunStatus.RUNNING)
@@ -138,10 +134,10 @@ async def overview(session: AsyncSession, *, interval_seconds: int, max_attempts
             Freshness.LATE: int(customer_row[4]),
             Freshness.STALE: int(customer_row[5]),
         },
-        workflows=int(workflow_row[0]),
-        active_workflows=int(workflow_row[1]),
+        workflows=int(customer_row[7]),
+        active_workflows=int(customer_row[8]),
         runs_last_24h=by_status,
         running=int(running or 0),
-        failed_last_24h=int(failed_for_good or 0),
+        failed_last_24h=failed_for_good,
         deletes_blocked=int(customer_row[6]),
     )

@@ -1,7 +1,10 @@
 """Workflows across customers, for the operators' list: filters, sort, one page, the total.
 
 Built for a table of 100,000 rows: the page query reads only the listed columns (never ``raw``)
-joined to the customer's name, and the total is its own ``count(*)`` over the same filters (a
+joined to the customer's name, and walks an index in the sort's order (migration
+``0003_ui_read_path``) so a page reads about a page of rows. The total, without a search or a
+trigger filter, is a sum of the per-customer counts the sync keeps on the customer rows
+(:mod:`workflow_store.workflow_counts`); with one, its own ``count(*)`` over the same filters (a
 window count would make PostgreSQL sort every match before taking the page).
 """
 
@@ -12,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from workflow_store.models import Customer, StoredWorkflow
+from workflow_store.workflow_counts import is_active_workflow
 
 from customer_api.handlers.workflows import TRIGGER_COLUMNS
 
@@ -70,8 +74,11 @@ class WorkflowIndexFilters:
                 conditions.append(or_(text_match, W.zuora_id == int(number)))
             else:
                 conditions.append(text_match)
-        if self.state is not None:
-            conditions.append(func.lower(W.status) == self.state)
+        if self.state == "active":
+            conditions.append(is_active_workflow())
+        elif self.state == "inactive":
+            # Not active, as the dashboard counts it (total minus active): one rule for both.
+            conditions.append(or_(W.status.is_(None), not_(is_active_workflow())))
         if self.trigger is not None:
             conditions.append(TRIGGER_COLUMNS[self.trigger].is_(True))
         return conditions
@@ -101,7 +108,10 @@ class WorkflowIndexPage:
 def _order_by(sort: WorkflowIndexSort) -> list[Any]:
     descending = sort.startswith("-")
     column = _SORT_COLUMNS[sort.lstrip("-")]
-    primary = column.desc().nulls_last() if descending else column.asc().nulls_last()
+    # A missing value sorts after every value ascending and before them descending, as
+    # PostgreSQL orders NULL by default: then one ascending index serves both directions (read
+    # backwards for descending). Said explicitly for SQLite, whose NULL is the smallest value.
+    primary = column.desc().nulls_first() if descending else column.asc().nulls_last()
     if column is W.name:
         return [primary, W.id.desc() if descending else W.id.asc()]
     # Rows equal on the column (one customer's, one state's) read best in name order.
@@ -154,11 +164,25 @@ async def list_all_workflows(
         .order_by(*_order_by(sort))
     )
     rows = (await session.execute(stmt.offset((page - 1) * page_size).limit(page_size))).all()
-    counted = select(func.count()).select_from(W).where(*filters.conditions())
-    total = int((await session.execute(counted)).scalar_one())
     return WorkflowIndexPage(
-        items=[_row(row) for row in rows], total=total, page=page, page_size=page_size
+        items=[_row(row) for row in rows],
+        total=await _total(session, filters),
+        page=page,
+        page_size=page_size,
     )
+
+
+async def _total(session: AsyncSession, filters: WorkflowIndexFilters) -> int:
+    if filters.q or filters.trigger is not None:
+        counted = select(func.count()).select_from(W).where(*filters.conditions())
+        return int((await session.execute(counted)).scalar_one())
+    # Customer and state alone: the counts on the customer rows (one row, or 1,000 summed).
+    total, active = func.sum(C.workflow_count), func.sum(C.active_workflow_count)
+    figure = {None: total, "active": active, "inactive": total - active}[filters.state]
+    stmt = select(func.coalesce(figure, 0))
+    if filters.customer_id is not None:
+        stmt = stmt.where(C.id == filters.customer_id)
+    return int((await session.execute(stmt)).scalar_one())
 
 
 async def count_active_customers(session: AsyncSession) -> int:

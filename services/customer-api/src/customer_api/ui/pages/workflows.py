@@ -8,6 +8,7 @@ its default instead of an error page (a stale bookmark still opens).
 
 from __future__ import annotations
 
+import html
 import uuid
 from typing import Annotated, Any, cast
 
@@ -79,6 +80,18 @@ async def customer_choices(session: AsyncSession) -> list[tuple[uuid.UUID, str]]
     return [(cid, name) for cid, name in rows.all()]
 
 
+def customer_options(choices: list[tuple[uuid.UUID, str]], selected: str | None) -> str:
+    """The customer filter's ``<option>`` elements as HTML (ids and names escaped here; the
+    template marks the result safe). One join in Python: a Jinja loop over 1,000 customers was
+    most of the list page's render time."""
+    options = []
+    for cid, name in choices:
+        value = str(cid)
+        chosen = " selected" if value == selected else ""
+        options.append(f'<option value="{value}"{chosen}>{html.escape(name)}</option>')
+    return "\n".join(options)
+
+
 @router.get("/workflows", include_in_schema=False)
 async def workflow_list(
     request: Request,
@@ -124,7 +137,9 @@ async def workflow_list(
             "default_sort": DEFAULT_SORT,
             "columns": COLUMNS,
             "column_labels": dict(COLUMNS),
-            "customers": await customer_choices(session),
+            "customer_options": customer_options(
+                await customer_choices(session), str(customer_id) if customer_id else None
+            ),
             "states": STATES,
             "triggers": TRIGGER_LABELS,
             "page_sizes": PAGE_SIZES,
