@@ -170,6 +170,19 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
                 ok,
             )
         )
+    ui = r.get("ui_pages")
+    if ui and ui["workflows"] >= 100_000:  # the target is set at that size
+        for path, label in (("/ui/", "dashboard"), ("/ui/workflows", "workflows list")):
+            figures = ui["pages_ms"].get(path)
+            if figures:
+                rows.append(
+                    (
+                        f"UI {label} server time p50 ({ui['customers']} customers)",
+                        "< 50 ms",
+                        f"p50 {figures['p50']} ms, p95 {figures['p95']} ms",
+                        figures["p50"] < 50,
+                    )
+                )
     return rows
 
 
@@ -307,6 +320,22 @@ def markdown(r: dict[str, Any]) -> str:
             f"sends, {pg['clients']} clients: **{pg['tps']:.0f} queries/s**. Share of the "
             f"ceiling: **{ceiling['share_of_ceiling']}**.",
         ]
+    ui = r.get("ui_pages")
+    if ui:
+        lines += [
+            "",
+            "## UI pages: server time",
+            "",
+            f"{ui['customers']} customers, {ui['workflows']} workflows, {ui['runs']} runs "
+            f"(COPY seed + VACUUM ANALYZE in {ui['seed_s']} s); the app in-process, signed in, "
+            f"{ui['renders_per_page']} renders per page (bench/ui_pages.py). Load average "
+            f"before {ui['load_avg_before']}, after {ui['load_avg_after']}.",
+            "",
+            "| page | p50 ms | p95 ms | max ms |",
+            "|---|---|---|---|",
+        ]
+        for path, f in ui["pages_ms"].items():
+            lines.append(f"| `{path}` | {f['p50']} | {f['p95']} | {f['max']} |")
     sc = r.get("s6_scaling")
     if sc:
         lines += [

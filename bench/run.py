@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import read_api, report
+from bench import read_api, report, ui_pages
 from bench.baseline import run_baseline
 from bench.floor import run_floor
 from bench.profile_sync import profile_sync
@@ -54,6 +54,8 @@ class Config:
     profile_workflows: int
     budget_s: float  # the run skips the remaining scaling points beyond this
     scaling_workers_customers: int = 0  # customers of the worker-count series (0: scenario 1's)
+    # The UI pages' server time (bench/ui_pages.py): customers, workflows, renders per page.
+    ui_pages: tuple[int, int, int] = (1000, 100_000, 60)
     latency_ms: float = 20.0
     workers: int = 2
     worker_concurrency: int = 8
@@ -89,6 +91,7 @@ SMOKE = Config(
     load_concurrency=8,
     profile_workflows=0,
     budget_s=75.0,
+    ui_pages=(100, 10_000, 10),
 )
 
 
@@ -234,6 +237,17 @@ async def run(cfg: Config, workdir: Path) -> dict[str, Any]:
 
     finally:
         stack.close()
+    # Last, with the stack's processes gone: the pages' server time wants a quiet machine.
+    customers, workflows, repeat = cfg.ui_pages
+    print(f"UI pages: {customers} customers, {workflows} workflows, {repeat} renders per page")
+    try:
+        results["ui_pages"] = await ui_pages.measure(
+            customers=customers, workflows=workflows, repeat=repeat
+        )
+        print(f"  {results['ui_pages']['pages_ms']}", flush=True)
+    except Exception as exc:
+        notes.append(f"UI pages failed: {exc!r}"[:1000])
+        print(f"  UI pages FAILED: {exc!r}", flush=True)
     results["runtime_s"] = round(time.monotonic() - started, 1)
     results["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["notes"] = notes

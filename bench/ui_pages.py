@@ -5,8 +5,8 @@ Issue 12 asks these pages to "render from the database only" and stay under 50 m
 at that volume. This seeds a throw-away PostgreSQL database with COPY (seconds), then renders each
 page in-process N times through the whole ASGI app (routing, session cookie check, queries,
 templates) with httpx's ASGI transport, and prints p50 / p95 / max. No network, no browser: what
-is measured is the server's share of a page view. Not part of `make bench-smoke` (it is a figure,
-not a check):
+is measured is the server's share of a page view. `make bench` runs it at full size and
+`make bench-smoke` at a small one (bench/run.py, "UI pages" in the report); on its own:
 
     uv run --frozen python -m bench.ui_pages [--customers 1000] [--workflows 100000] [-n 200]
 """
@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import re
 import secrets
@@ -237,33 +238,54 @@ async def ui_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-async def main_async(args: argparse.Namespace) -> None:
+PATHS = (
+    "/ui/",
+    "/ui/workflows",
+    "/ui/workflows?page=20",
+    "/ui/workflows?sort=name",
+    "/ui/workflows?sort=-updated",
+    "/ui/workflows?q=invoice&sort=-updated&page=3",
+)
+
+
+async def measure(
+    *, customers: int, workflows: int, runs_per_customer: int = 20, repeat: int = 60
+) -> dict[str, Any]:
+    """Seed a scratch database, render each page ``repeat`` times: server time p50/p95/max per
+    page, with the load average before and after (a shared machine's figures need it)."""
     with scratch_database() as dbname:
         await upgrade_async(sqlalchemy_url(dbname))
         started = time.perf_counter()
-        seed(
-            dbname,
-            customers=args.customers,
-            workflows=args.workflows,
-            runs_per_customer=args.runs_per_customer,
-        )
-        seconds = time.perf_counter() - started
-        runs = args.customers * args.runs_per_customer
-        print(f"seeded {args.customers} customers, {args.workflows} workflows, {runs} runs")
-        print(f"  in {seconds:.1f} s")
-        paths = [
-            "/ui/",
-            "/ui/workflows",
-            "/ui/workflows?page=20",
-            "/ui/workflows?sort=name",
-            "/ui/workflows?q=invoice&sort=-updated&page=3",
-        ]
-        timings = await time_pages(sqlalchemy_url(dbname), paths, args.repeat)
-        print(f"server time over {args.repeat} renders each (ms):")
-        for path, samples in timings.items():
-            figures = percentiles(samples)
-            cells = "  ".join(f"{name} {value:>7}" for name, value in figures.items())
-            print(f"  {path:<50} {cells}")
+        seed(dbname, customers=customers, workflows=workflows, runs_per_customer=runs_per_customer)
+        seed_s = round(time.perf_counter() - started, 1)
+        load_before = [round(x, 2) for x in os.getloadavg()]
+        timings = await time_pages(sqlalchemy_url(dbname), list(PATHS), repeat)
+    return {
+        "customers": customers,
+        "workflows": workflows,
+        "runs": customers * runs_per_customer,
+        "renders_per_page": repeat,
+        "seed_s": seed_s,
+        "load_avg_before": load_before,
+        "load_avg_after": [round(x, 2) for x in os.getloadavg()],
+        "pages_ms": {path: percentiles(samples) for path, samples in timings.items()},
+    }
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    result = await measure(
+        customers=args.customers,
+        workflows=args.workflows,
+        runs_per_customer=args.runs_per_customer,
+        repeat=args.repeat,
+    )
+    print(f"seeded {result['customers']} customers, {result['workflows']} workflows,")
+    print(f"  {result['runs']} runs in {result['seed_s']} s")
+    print(f"load average before {result['load_avg_before']}, after {result['load_avg_after']}")
+    print(f"server time over {args.repeat} renders each (ms):")
+    for path, figures in result["pages_ms"].items():
+        cells = "  ".join(f"{name} {value:>7}" for name, value in figures.items())
+        print(f"  {path:<50} {cells}")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from .conftest import UiStack, run_async
@@ -47,7 +48,7 @@ def test_workflow_graph_has_a_node_per_task_plus_start(page: Page, ui_stack: UiS
     expect(page.locator(f"tr{href}")).to_be_visible()
 
 
-def test_download_json_is_the_definition_zuora_exported(
+def test_download_json_is_the_apis_and_the_definition_zuora_exported(
     page: Page, ui_stack: UiStack, tmp_path: Path
 ) -> None:
     customer = seed_workflows_with_definitions(ui_stack)
@@ -56,9 +57,18 @@ def test_download_json_is_the_definition_zuora_exported(
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download JSON").click()
     download = download_info.value
-    assert download.suggested_filename.endswith(f"-{zuora_id}.definition.json")
     target = tmp_path / download.suggested_filename
     download.save_as(target)
+    # Byte for byte the JSON API's answer for the same definition, under its file name.
+    from_api = httpx.get(
+        ui_stack.url(f"/customers/{customer.id}/workflows/{zuora_id}/definition.json"),
+        headers={"Authorization": f"Bearer {ui_stack.api_key}"},
+        timeout=30,
+    )
+    assert from_api.status_code == 200, from_api.text
+    assert target.read_bytes() == from_api.content
+    assert f'filename="{download.suggested_filename}"' in from_api.headers["content-disposition"]
+    assert re.fullmatch(rf"[a-z0-9-]+-{zuora_id}-[0-9a-f]{{12}}\.json", download.suggested_filename)
     downloaded = json.loads(target.read_text())
 
     async def exported() -> dict[str, object]:

@@ -263,8 +263,8 @@ async def test_workflow_page_shows_definition_graph_tasks_and_linkages(
     assert '<tr id="task-13">' in filtered.text and '<tr id="task-11">' not in filtered.text
 
 
-async def test_download_is_the_stored_document(
-    ui: UiClient, create_customer: Any, db: Db, sessions: Any
+async def test_download_is_the_stored_document_byte_for_byte_the_apis(
+    ui: UiClient, create_customer: Any, db: Db, sessions: Any, client: Any
 ) -> None:
     acme, _ = await _two_customers(create_customer, db)
     await _stored(sessions, acme, _export("1.0"))
@@ -272,10 +272,15 @@ async def test_download_is_the_stored_document(
     download = await ui.get(f"/ui/workflows/{row_id}/definition.json")
     assert download.status_code == 200
     assert download.headers["content-type"] == "application/json"
+    content_hash = canonical_document(_export("1.0"))[1]
     assert download.headers["content-disposition"] == (
-        'attachment; filename="invoice-run-1.definition.json"'
+        f'attachment; filename="invoice-run-1-{content_hash[:12]}.json"'
     )
     assert json.loads(download.content) == _export("1.0")
+    from_api = await client.get(f"/customers/{acme}/workflows/1/definition.json")
+    assert from_api.status_code == 200
+    assert download.content == from_api.content
+    assert download.headers["content-disposition"] == from_api.headers["content-disposition"]
 
 
 async def test_history_and_diff_of_two_versions(

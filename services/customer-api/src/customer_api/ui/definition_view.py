@@ -6,7 +6,6 @@ Reads go through ``workflow_store.definitions`` (the same functions as the JSON 
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +13,6 @@ from typing import Any
 
 import orjson
 from fastapi import Request
-from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from workflow_store.definition_diff import DefinitionDiff
 from workflow_store.definitions import (
@@ -31,7 +29,6 @@ from customer_api.ui.graph import EdgeStyle, GraphDefinition, GraphRenderer, leg
 
 __all__ = [
     "DefinitionView",
-    "definition_download",
     "definition_view",
     "graph_renderer",
     "pretty_json",
@@ -50,17 +47,6 @@ def graph_renderer(request: Request) -> GraphRenderer:
 
 def pretty_json(document: Mapping[str, Any]) -> str:
     return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
-
-
-def definition_download(stored: StoredDefinition) -> Response:
-    """The stored document as a file: a server response, never JSON copied out of the page."""
-    stem = re.sub(r"[^A-Za-z0-9]+", "-", stored.workflow_name).strip("-").lower()[:80]
-    filename = f"{stem or 'workflow'}-{stored.zuora_id}.definition.json"
-    return Response(
-        pretty_json(stored.document).encode() + b"\n",
-        media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from workflow_store.definitions import DefinitionNotFoundError, load_definition
 from workflow_store.models import Customer, StoredWorkflow
 
 from customer_api.deps import SessionDep, UowDep
@@ -34,8 +33,9 @@ from customer_api.handlers.workflow_index import (
     workflow_key,
 )
 from customer_api.handlers.workflows import get_workflow
+from customer_api.routes import definitions as api_definitions
 from customer_api.ui.auth import UiDep
-from customer_api.ui.definition_view import definition_download, definition_view
+from customer_api.ui.definition_view import definition_view
 
 router = APIRouter()
 
@@ -209,12 +209,10 @@ async def workflow_page(
 
 @router.get("/workflows/{workflow_id}/definition.json", include_in_schema=False)
 async def workflow_definition_download(workflow_id: int, session: SessionDep) -> Response:
+    """The JSON API's download itself (GET .../definition.json): the same bytes and file name,
+    so a file saved from the UI and one fetched by a script are identical."""
     key = await _key_or_404(session, workflow_id)
-    try:
-        stored = await load_definition(session, key.customer_id, key.zuora_id)
-    except DefinitionNotFoundError as error:
-        raise NotFoundError(str(error)) from error
-    return definition_download(stored)
+    return await api_definitions.download_definition(key.customer_id, key.zuora_id, session)
 
 
 @router.get("/workflows/{customer_id:uuid}/{zuora_id:int}", include_in_schema=False)
