@@ -76,7 +76,7 @@ async def test_customer_and_event_commit_together(
     def broken_enqueue(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("outbox unavailable")
 
-    monkeypatch.setattr("customer_api.uow.enqueue", broken_enqueue)
+    monkeypatch.setattr("application.uow.enqueue", broken_enqueue)
     response = await client.post("/customers", json=customer_body(validate_credentials=False))
     assert response.status_code == 500
     assert await db.customers() == []

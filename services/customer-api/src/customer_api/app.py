@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from application.credentials import ZuoraCredentialsChecker
+from application.customers import CustomerPolicy
+from application.ports import CredentialsChecker
 from event_bus.broker import KafkaPublisher
 from event_bus.outbox import OutboxRelay
 from fastapi import FastAPI
@@ -16,8 +19,6 @@ from workflow_store.db import create_engine, create_session_factory
 
 from customer_api import __version__
 from customer_api.auth import OPEN_PATHS, ApiKeyAuthMiddleware, ApiKeyVerifier
-from customer_api.credentials import CredentialsChecker, ZuoraCredentialsChecker
-from customer_api.handlers.customers import CustomerPolicy
 from customer_api.handlers.workflow_pages import WorkflowPages, conninfo_for
 from customer_api.problems import (
     FieldError,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+from application.customers import CustomerPolicy
+from application.uow import SqlUnitOfWork
 from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customer_api.handlers.customers import CustomerPolicy
 from customer_api.runtime import Runtime
-from customer_api.uow import UnitOfWork
 
 __all__ = [
     "PageDep",
@@ -42,11 +42,11 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_uow(session: SessionDep, runtime: RuntimeDep) -> UnitOfWork:
-    return UnitOfWork(session, on_commit=runtime.wake_relay)
+def get_uow(session: SessionDep, runtime: RuntimeDep) -> SqlUnitOfWork:
+    return SqlUnitOfWork(session, on_commit=runtime.wake_relay)
 
 
-UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+UowDep = Annotated[SqlUnitOfWork, Depends(get_uow)]
 
 
 def get_policy(runtime: RuntimeDep) -> CustomerPolicy:

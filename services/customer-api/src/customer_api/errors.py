@@ -1,15 +1,40 @@
-"""Domain errors of the customer API; :mod:`customer_api.problems` maps them to HTTP problems.
+"""Errors of the HTTP service itself, and the API's names for the domain errors.
 
-Messages never contain a client secret, an API key or a submitted value.
+The use cases raise :mod:`application.errors` (no HTTP status); ``customer_api.problems`` maps
+them to problem documents with one table. :class:`ApiError` is only for what belongs to the
+HTTP service (not ready) and carries its own status. Messages never contain a client secret,
+an API key or a submitted value.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from application.errors import (
+    BaseUrlNotAllowed,
+    Conflict,
+    CredentialsRejected,
+    CustomerNameTaken,
+    NotFound,
+    RunNotReplayable,
+    StoredSecretUnusable,
+)
+
+__all__ = [
+    "ApiError",
+    "BaseUrlNotAllowedError",
+    "ConflictError",
+    "CredentialsRejectedError",
+    "CustomerNameTakenError",
+    "NotFoundError",
+    "NotReadyError",
+    "RunNotReplayableError",
+    "StoredSecretUnusableError",
+]
+
 
 class ApiError(Exception):
-    """Root of the errors the API answers with a problem document."""
+    """An error of the HTTP service itself, answered with its own status."""
 
     status: int = 400
     title: str = "Bad Request"
@@ -28,74 +53,16 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def _problem_type(slug: str) -> str:
-    return f"urn:zuora-workflow-sync:problem:{slug}"
-
-
-class NotFoundError(ApiError):
-    status = 404
-    title = "Not Found"
-
-
-class ConflictError(ApiError):
-    status = 409
-    title = "Conflict"
-
-
-class CustomerNameTakenError(ConflictError):
-    title = "Customer name already exists"
-    type = _problem_type("customer-name-taken")
-
-
-class ConcurrentChangeError(ConflictError):
-    title = "Changed concurrently"
-    type = _problem_type("concurrent-change")
-
-
-class RunNotReplayableError(ConflictError):
-    title = "Sync run cannot be replayed"
-    type = _problem_type("run-not-replayable")
-
-
-class AllowDeletesNotApplicableError(ApiError):
-    status = 422
-    title = "allow_deletes does not apply"
-    type = _problem_type("allow-deletes-not-applicable")
-
-
-class BaseUrlNotAllowedError(ApiError):
-    status = 422
-    title = "Base URL not allowed"
-    type = _problem_type("base-url-not-allowed")
-
-
-class CredentialsRejectedError(ApiError):
-    status = 422
-    title = "Zuora rejected the credentials"
-    type = _problem_type("credentials-rejected")
-
-
-class StoredSecretUnusableError(ApiError):
-    status = 422
-    title = "Stored client secret cannot be used"
-    type = _problem_type("stored-secret-unusable")
-
-
-class ZuoraUnavailableError(ApiError):
-    """Zuora could not be reached (503) or answered badly (502) while checking credentials."""
-
-    status = 503
-    title = "Zuora unavailable"
-    type = _problem_type("zuora-unavailable")
-
-    def __init__(self, detail: str, *, status: int = 503, retry_after: int | None = None) -> None:
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        super().__init__(detail, headers=headers)
-        self.status = status
-        if status == 502:
-            self.title = "Bad response from Zuora"
-
-
 class NotReadyError(ApiError):
     status = 503
     title = "Not ready"
+
+
+# The names the API's handlers and the UI's pages raise and catch: the domain errors themselves.
+NotFoundError = NotFound
+ConflictError = Conflict
+CustomerNameTakenError = CustomerNameTaken
+RunNotReplayableError = RunNotReplayable
+BaseUrlNotAllowedError = BaseUrlNotAllowed
+CredentialsRejectedError = CredentialsRejected
+StoredSecretUnusableError = StoredSecretUnusable

@@ -12,8 +12,10 @@ import http
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from application import errors as domain
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
@@ -27,8 +29,10 @@ __all__ = [
     "PROBLEM_JSON",
     "FieldError",
     "Problem",
+    "ProblemKind",
     "UnhandledErrorMiddleware",
     "install_problem_handlers",
+    "problem_for",
     "problem_response",
     "problem_responses",
 ]
@@ -114,6 +118,88 @@ def _safe_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return safe
 
 
+def _urn(slug: str) -> str:
+    return f"urn:zuora-workflow-sync:problem:{slug}"
+
+
+@dataclass(frozen=True)
+class ProblemKind:
+    """How one domain error leaves over HTTP."""
+
+    status: int
+    title: str
+    type: str = "about:blank"
+
+
+# The one table from domain errors to problems; the most specific class wins (MRO order).
+PROBLEMS: dict[type, ProblemKind] = {
+    domain.NotFound: ProblemKind(404, "Not Found"),
+    domain.Conflict: ProblemKind(409, "Conflict"),
+    domain.CustomerNameTaken: ProblemKind(
+        409, "Customer name already exists", _urn("customer-name-taken")
+    ),
+    domain.ConcurrentChange: ProblemKind(409, "Changed concurrently", _urn("concurrent-change")),
+    domain.RunNotReplayable: ProblemKind(
+        409, "Sync run cannot be replayed", _urn("run-not-replayable")
+    ),
+    domain.DefinitionHashAmbiguous: ProblemKind(
+        409, "Definition hash is ambiguous", _urn("definition-hash-ambiguous")
+    ),
+    domain.InvalidInput: ProblemKind(422, "Request validation failed", _urn("validation")),
+    domain.AllowDeletesNotApplicable: ProblemKind(
+        422, "allow_deletes does not apply", _urn("allow-deletes-not-applicable")
+    ),
+    domain.BaseUrlNotAllowed: ProblemKind(
+        422, "Base URL not allowed", _urn("base-url-not-allowed")
+    ),
+    domain.CredentialsRejected: ProblemKind(
+        422, "Zuora rejected the credentials", _urn("credentials-rejected")
+    ),
+    domain.StoredSecretUnusable: ProblemKind(
+        422, "Stored client secret cannot be used", _urn("stored-secret-unusable")
+    ),
+    domain.ZuoraUnavailable: ProblemKind(503, "Zuora unavailable", _urn("zuora-unavailable")),
+}
+_BAD_RESPONSE = ProblemKind(502, "Bad response from Zuora", _urn("zuora-unavailable"))
+_UNMAPPED = ProblemKind(400, "Bad Request")
+
+
+def problem_for(exc: domain.DomainError) -> ProblemKind:
+    """The status, title and type a domain error is answered with."""
+    if isinstance(exc, domain.ZuoraUnavailable) and exc.bad_response:
+        return _BAD_RESPONSE
+    for kind in type(exc).__mro__:
+        found = PROBLEMS.get(kind)
+        if found is not None:
+            return found
+    return _UNMAPPED
+
+
+def _field_errors(exc: domain.DomainError) -> list[dict[str, Any]] | None:
+    """Validation-style refusals name their field, as the request validation does."""
+    if exc.field is None or not isinstance(exc, domain.InvalidInput):
+        return None
+    if isinstance(exc, domain.AllowDeletesNotApplicable):
+        return None  # a rule between two fields, not one field's
+    msg = "base URL not allowed" if isinstance(exc, domain.BaseUrlNotAllowed) else exc.detail
+    return [{"loc": ["body", exc.field], "msg": msg, "type": "value_error"}]
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, domain.DomainError)
+    kind = problem_for(exc)
+    retry_after = getattr(exc, "retry_after", None)
+    return problem_response(
+        kind.status,
+        title=kind.title,
+        detail=exc.detail,
+        type_=kind.type,
+        instance=request.url.path,
+        errors=_field_errors(exc),
+        headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
+    )
+
+
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return problem_response(
@@ -159,6 +245,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def install_problem_handlers(app: FastAPI) -> None:
     """Map domain errors, validation errors and HTTP errors to problem documents."""
+    app.add_exception_handler(domain.DomainError, _domain_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

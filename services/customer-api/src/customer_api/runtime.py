@@ -7,13 +7,13 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
+from application.customers import CustomerPolicy
 from event_bus.broker import KafkaPublisher
 from event_bus.outbox import OutboxRelay
 from event_bus.topics import ensure_topics_until
 from observability.metrics import ApiMetrics
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from customer_api.handlers.customers import CustomerPolicy
 from customer_api.handlers.workflow_pages import WorkflowPages
 from customer_api.metrics import MetricsRefresher
 from customer_api.settings import ApiSettings

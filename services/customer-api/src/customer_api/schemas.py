@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
+from application import rules
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -38,8 +39,9 @@ __all__ = [
     "WorkflowTrigger",
 ]
 
-PLAIN_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
-"""No control characters (NUL cannot be stored; the others have no business in these fields)."""
+# One set of rules for every entrypoint: the constants come from the application layer, whose
+# use cases check the same rules again for the CLI and the UI.
+PLAIN_TEXT_PATTERN = rules.PLAIN_TEXT_PATTERN
 
 
 def _encodable(value: str) -> str:
@@ -61,30 +63,30 @@ def _secret_encodable(value: SecretStr) -> SecretStr:
     return value
 
 
-# Printable text that neither starts nor ends with whitespace.
-_NAME_PATTERN = r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$"
 CustomerName = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=200, pattern=_NAME_PATTERN),
+    StringConstraints(min_length=1, max_length=rules.NAME_MAX, pattern=rules.NAME_PATTERN),
     AfterValidator(_encodable),
 ]
 BaseUrl = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=255, pattern=PLAIN_TEXT_PATTERN),
+    StringConstraints(min_length=1, max_length=rules.BASE_URL_MAX, pattern=PLAIN_TEXT_PATTERN),
     AfterValidator(_encodable),
 ]
 ClientId = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x20\x7f]+$"),
+    StringConstraints(min_length=1, max_length=rules.CLIENT_ID_MAX, pattern=rules.TOKEN_PATTERN),
     AfterValidator(_encodable),
 ]
 EntityId = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x20\x7f]+$"),
+    StringConstraints(min_length=1, max_length=rules.ENTITY_ID_MAX, pattern=rules.TOKEN_PATTERN),
     AfterValidator(_encodable),
 ]
 ClientSecret = Annotated[
-    SecretStr, Field(min_length=1, max_length=200), AfterValidator(_secret_encodable)
+    SecretStr,
+    Field(min_length=1, max_length=rules.CLIENT_SECRET_MAX),
+    AfterValidator(_secret_encodable),
 ]
 SearchText = Annotated[
     str,

@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from dataclasses import asdict
 from typing import Any, TypeVar
 
+from application.errors import DefinitionHashAmbiguous, NotFound
 from sqlalchemy.ext.asyncio import AsyncSession
 from workflow_store.definition_diff import DefinitionDiff
 from workflow_store.definitions import (
@@ -25,8 +26,6 @@ from workflow_store.definitions import (
 )
 from workflow_store.errors import CustomerNotFoundError
 
-from customer_api.errors import ConflictError, NotFoundError
-
 __all__ = [
     "definition_download",
     "definition_history_view",
@@ -38,18 +37,13 @@ __all__ = [
 T = TypeVar("T")
 
 
-class DefinitionHashAmbiguousError(ConflictError):
-    title = "Definition hash is ambiguous"
-    type = "urn:zuora-workflow-sync:problem:definition-hash-ambiguous"
-
-
 async def _mapped(call: Awaitable[T]) -> T:
     try:
         return await call
     except (CustomerNotFoundError, WorkflowNotFoundError, DefinitionNotFoundError) as exc:
-        raise NotFoundError(str(exc).capitalize()) from None
+        raise NotFound(str(exc).capitalize()) from None
     except AmbiguousDefinitionHashError as exc:
-        raise DefinitionHashAmbiguousError(str(exc)) from None
+        raise DefinitionHashAmbiguous(str(exc)) from None
 
 
 def _version(info: DefinitionVersion) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from application.errors import DomainError
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
@@ -24,6 +25,7 @@ from zuora_client import OFFICIAL_BASE_URLS
 
 from customer_api.auth import ApiKeyVerifier
 from customer_api.errors import ApiError
+from customer_api.problems import problem_for
 from customer_api.settings import ApiSettings
 from customer_api.ui.auth import CsrfRejectedError, SignInRequiredError, UiContext, require_session
 from customer_api.ui.environments import base_url_choices
@@ -73,6 +75,9 @@ def _install_error_pages(app: FastAPI) -> None:
                 return await fallback(request, exc)  # type: ignore[no-any-return]
             if isinstance(exc, ApiError):
                 return _error_page(request, exc.status, exc.title, exc.detail)
+            if isinstance(exc, DomainError):
+                kind = problem_for(exc)
+                return _error_page(request, kind.status, kind.title, exc.detail)
             if isinstance(exc, RequestValidationError):
                 return _error_page(request, 404, "Not found", "There is no such page.")
             assert isinstance(exc, StarletteHTTPException)
@@ -84,7 +89,7 @@ def _install_error_pages(app: FastAPI) -> None:
 
     app.add_exception_handler(SignInRequiredError, sign_in)
     app.add_exception_handler(CsrfRejectedError, csrf_rejected)
-    for kind in (ApiError, RequestValidationError, StarletteHTTPException):
+    for kind in (DomainError, ApiError, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(kind, ui_or_api(kind))
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from application.errors import DomainError
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from customer_api.errors import (
-    ApiError,
     BaseUrlNotAllowedError,
     CredentialsRejectedError,
     CustomerNameTakenError,
@@ -78,7 +78,7 @@ class CustomerForm:
             self._refuse(exc)
             return None
 
-    def refuse(self, exc: ApiError) -> None:
+    def refuse(self, exc: DomainError) -> None:
         """Place a use-case refusal (name taken, URL not allowed, credentials, Zuora down)."""
         if isinstance(exc, CustomerNameTakenError):
             self.errors["name"] = "Another customer already has this name."

@@ -7,15 +7,17 @@ import time
 import uuid
 from typing import Annotated, Any
 
+from application.errors import DomainError
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func
 from workflow_store.models import Customer
 
 from customer_api.deps import PolicyDep, SessionDep, UowDep
-from customer_api.errors import ApiError, NotFoundError
+from customer_api.errors import NotFoundError
 from customer_api.handlers import customers, sync, workflows
 from customer_api.handlers.overview import Freshness, freshness_of, freshness_window
+from customer_api.problems import problem_for
 from customer_api.schemas import CustomerPublic
 from customer_api.ui.auth import UiContext, UiDep
 from customer_api.ui.forms import CustomerForm
@@ -109,9 +111,9 @@ async def create_customer(request: Request, ui: UiDep, uow: UowDep, policy: Poli
         return _form_page(request, ui, form, status_code=422)
     try:
         created = await customers.create_customer(uow, policy, data)
-    except ApiError as exc:
+    except DomainError as exc:
         form.refuse(exc)
-        return _form_page(request, ui, form, status_code=exc.status)
+        return _form_page(request, ui, form, status_code=problem_for(exc).status)
     return RedirectResponse(f"/ui/customers/{created.id}?notice=created", status_code=303)
 
 
@@ -182,9 +184,9 @@ async def update_customer(
         await customers.update_customer(uow, policy, customer_id, data)
     except NotFoundError:
         raise
-    except ApiError as exc:
+    except DomainError as exc:
         form.refuse(exc)
-        return _form_page(request, ui, form, customer=customer, status_code=exc.status)
+        return _form_page(request, ui, form, customer=customer, status_code=problem_for(exc).status)
     return RedirectResponse(f"/ui/customers/{customer_id}?notice=saved", status_code=303)
 
 

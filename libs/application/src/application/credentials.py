@@ -1,9 +1,9 @@
-"""Checking Zuora client credentials with a real token request (the port and its adapter)."""
+"""Checking Zuora client credentials with a real token request (the adapter of
+:class:`application.ports.CredentialsChecker`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
 from zuora_client import (
     MAX_RETRY_AFTER_SECONDS,
@@ -19,31 +19,9 @@ from zuora_client import (
 )
 from zuora_client import BaseUrlNotAllowedError as ClientBaseUrlNotAllowedError
 
-from customer_api.errors import (
-    BaseUrlNotAllowedError,
-    CredentialsRejectedError,
-    ZuoraUnavailableError,
-)
+from application.errors import BaseUrlNotAllowed, CredentialsRejected, ZuoraUnavailable
 
-__all__ = ["CredentialsChecker", "ZuoraCredentialsChecker", "base_url_problem"]
-
-
-class CredentialsChecker(Protocol):
-    """Raises :class:`CredentialsRejectedError` / :class:`ZuoraUnavailableError`, else returns."""
-
-    async def __call__(self, credentials: ZuoraCredentials) -> None: ...
-
-
-def base_url_problem() -> BaseUrlNotAllowedError:
-    # The submitted URL is deliberately not echoed.
-    return BaseUrlNotAllowedError(
-        "base_url must be an official Zuora REST base URL (e.g. https://rest.zuora.com) or one "
-        "listed in ZUORA_ALLOWED_BASE_URLS, written as a bare http(s) origin without path, "
-        "query or credentials",
-        errors=[
-            {"loc": ["body", "base_url"], "msg": "base URL not allowed", "type": "value_error"}
-        ],
-    )
+__all__ = ["ZuoraCredentialsChecker"]
 
 
 def _scrubbed(text: str, credentials: ZuoraCredentials) -> str:
@@ -78,31 +56,30 @@ class ZuoraCredentialsChecker:
                 backoff_base=0.2,
                 backoff_cap=1.0,
                 max_retry_wait=2.0,
-                token_cache=TokenCache(),  # a throw-away cache: the API never uses the token
+                token_cache=TokenCache(),  # a throw-away cache: the token is never used
                 host_guards=self._host_guards,
             )
         except ClientBaseUrlNotAllowedError:
-            raise base_url_problem() from None
+            raise BaseUrlNotAllowed from None
         try:
             async with client:
                 await client.check_credentials()
         except (AuthenticationError, PermissionDeniedError) as exc:
-            raise CredentialsRejectedError(
+            raise CredentialsRejected(
                 "Zuora refused these client credentials (check client_id, client_secret, "
                 f"entity_id and base_url): {_scrubbed(exc.message, credentials)}"
             ) from None
         except TransportError:
-            raise ZuoraUnavailableError(
+            raise ZuoraUnavailable(
                 "Zuora could not be reached to check the credentials; try again later, or "
                 "create the customer with validate_credentials=false",
-                status=503,
                 retry_after=30,
             ) from None
         except ZuoraError as exc:
-            raise ZuoraUnavailableError(
+            raise ZuoraUnavailable(
                 "Zuora answered the credentials check with an error "
                 f"({_scrubbed(exc.message, credentials)}); try again later",
-                status=502,
+                bad_response=True,
                 # The client clamps hints to a day; min() keeps int() finite whatever the source.
                 retry_after=(
                     int(min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)) if exc.retry_after else None
