@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -13,8 +14,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy
+from event_bus.testing import consume_records
+from sqlalchemy import select
+from sync_messages import topics
 from workflow_store.crypto import SecretBox
-from workflow_store.models import WORKFLOW_FIELDS, RunStatus
+from workflow_store.db import create_engine, create_session_factory
+from workflow_store.models import WORKFLOW_FIELDS, OutboxMessage, RunStatus
 from zuora_sync_cli.main import main
 from zuora_sync_cli.reads import WORKFLOW_TABLE_COLUMNS
 
@@ -59,6 +64,9 @@ def env(postgres_url: str, zuora_sandbox: Any) -> dict[str, str]:
         ZUORA_ALLOWED_BASE_URLS=zuora_sandbox.base_url,
         SYNC_ZUORA_MAX_RETRIES="1",
         SYNC_ZUORA_BACKOFF_BASE_SECONDS="0.01",
+        # Nothing listens there: commands leave their messages queued in the outbox (the
+        # tests that need Kafka start one and override this).
+        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9",
     )
     result = run("db", "upgrade", env=base)
     assert result.returncode == 0, result.stderr
@@ -225,7 +233,7 @@ def test_bad_input_gives_one_clear_line_and_writes_nothing(
             env=env,
             stdin="s3cret\n",
         ),
-        "not an official Zuora REST host",
+        "official Zuora REST base URL",
     )
     fails_cleanly(
         run(
@@ -340,4 +348,94 @@ def test_console_script_runs_as_a_process(env: dict[str, str], zuora_sandbox: An
     assert json.loads(synced.stdout)["created"] == 60
     missing = cli("sync-workflows", "--customer", "nobody", "--inline")
     assert missing.returncode == 1
-    assert missing.stderr.strip() == "zuora-sync: error: customer 'nobody' not found"
+    assert missing.stderr.strip() == "zuora-sync: error: Customer nobody not found"
+
+
+def _outbox(database_url: str) -> list[tuple[str, bool]]:
+    """(message type, sent) of every outbox row, in order."""
+
+    async def read() -> list[tuple[str, bool]]:
+        engine = create_engine(database_url)
+        try:
+            async with create_session_factory(engine)() as session:
+                rows = await session.execute(
+                    select(OutboxMessage.payload, OutboxMessage.sent_at).order_by(OutboxMessage.seq)
+                )
+                return [(payload["type"], sent is not None) for payload, sent in rows.all()]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_changes_and_sync_requests_go_through_the_outbox_and_the_cli_relays_them(
+    env: dict[str, str], zuora_sandbox: Any, kafka_bootstrap: str, postgres_url: str
+) -> None:
+    """One delivery semantics with the API: CustomerCreated / SyncCustomerWorkflows /
+    CustomerDeleted are outbox rows, and the command hands them to Kafka itself."""
+    with_kafka = dict(env, KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap)
+    tenant = zuora_sandbox.add_tenant("acme", workflow_count=3, seed=6)
+    add(with_kafka, tenant, zuora_sandbox.base_url)
+    queued = run("sync-workflows", "--customer", "acme", "--json", env=with_kafka)
+    command_id = json.loads(ok(queued))["command_id"]
+    removed = run("customers", "remove", "acme", env=with_kafka)
+    ok(removed)
+    assert "queued in the outbox" not in queued.stderr + removed.stderr
+    assert _outbox(postgres_url) == [
+        ("CustomerCreated", True),
+        ("SyncCustomerWorkflows", True),
+        ("CustomerDeleted", True),
+    ]
+    records = asyncio.run(
+        consume_records(kafka_bootstrap, [topics.CUSTOMER_EVENTS, topics.SYNC_COMMANDS], expected=3)
+    )
+    sent = sorted((r.topic, json.loads(r.value)["type"]) for r in records)
+    assert sent == [
+        (topics.CUSTOMER_EVENTS, "CustomerCreated"),
+        (topics.CUSTOMER_EVENTS, "CustomerDeleted"),
+        (topics.SYNC_COMMANDS, "SyncCustomerWorkflows"),
+    ]
+    assert command_id in {json.loads(r.value)["id"] for r in records}
+
+
+def test_with_kafka_down_the_change_is_kept_and_its_event_waits_in_the_outbox(
+    env: dict[str, str], zuora_sandbox: Any, postgres_url: str
+) -> None:
+    tenant = zuora_sandbox.add_tenant("acme", workflow_count=3, seed=7)
+    added = run(
+        "customers",
+        "add",
+        "--name",
+        "acme",
+        "--base-url",
+        zuora_sandbox.base_url,
+        "--client-id",
+        tenant.client_id,
+        "--client-secret-stdin",
+        env=env,
+        stdin=tenant.client_secret + "\n",
+    )
+    assert "added customer acme" in ok(added)
+    assert "1 message(s) queued in the outbox" in added.stderr
+    assert "relay sends them" in added.stderr and tenant.client_secret not in added.stderr
+    assert _outbox(postgres_url) == [("CustomerCreated", False)]  # the API's relay sends it
+
+
+def test_the_cli_applies_the_api_name_rules(env: dict[str, str], zuora_sandbox: Any) -> None:
+    tenant = zuora_sandbox.add_tenant("acme", workflow_count=1, seed=8)
+    for bad in (" acme", "acme ", "ac\x01me"):
+        refused = run(
+            "customers",
+            "add",
+            "--name",
+            bad,
+            "--base-url",
+            zuora_sandbox.base_url,
+            "--client-id",
+            tenant.client_id,
+            "--client-secret-stdin",
+            env=env,
+            stdin=tenant.client_secret + "\n",
+        )
+        fails_cleanly(refused, "name must be printable text without leading or trailing")
+    assert json.loads(ok(run("customers", "list", "--json", env=env))) == []

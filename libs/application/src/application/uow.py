@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from workflow_store.customers import resolve_customer
 from workflow_store.errors import CustomerNotFoundError
-from workflow_store.models import Customer, StoredWorkflow, SyncRun
+from workflow_store.models import WORKFLOW_FIELDS, Customer, StoredWorkflow, SyncRun
 
 from application.errors import CustomerNameTaken
 from application.views import CustomerView, RunView, WorkflowView
@@ -257,14 +257,7 @@ class SqlWorkflowRepository:
             WorkflowView(
                 zuora_id=w.zuora_id,
                 name=w.name,
-                status=w.status,
-                active_version=w.active_version,
-                callout_trigger=w.callout_trigger,
-                ondemand_trigger=w.ondemand_trigger,
-                scheduled_trigger=w.scheduled_trigger,
-                interval=w.interval,
-                timezone=w.timezone,
-                zuora_updated_at=w.zuora_updated_at,
+                fields={name: getattr(w, name) for name in WORKFLOW_FIELDS},
             )
             for w in (await self._session.scalars(stmt)).all()
         ]

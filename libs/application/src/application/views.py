@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from workflow_store.models import Customer
@@ -105,18 +105,15 @@ class RunView:
 
 @dataclass(frozen=True)
 class WorkflowView:
-    """A stored workflow as a listing shows it (no raw item, no definition)."""
+    """A stored workflow as a listing shows it (no raw item, no definition).
+
+    ``fields``: the workflow's own fields by name, in the order of the store's one list
+    (``workflow_store.models.WORKFLOW_FIELDS``), so a column added there shows here too.
+    """
 
     zuora_id: int
     name: str
-    status: str | None
-    active_version: str | None
-    callout_trigger: bool | None
-    ondemand_trigger: bool | None
-    scheduled_trigger: bool | None
-    interval: str | None
-    timezone: str | None
-    zuora_updated_at: datetime | None
+    fields: dict[str, Any]
     last_synced_at: datetime | None = None  # the customer's last successful sync
 
 

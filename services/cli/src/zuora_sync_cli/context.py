@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
+from application.credentials import ZuoraCredentialsChecker
+from application.customers import CustomerPolicy
+from application.uow import SqlUnitOfWork, unit_of_work
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sync_engine import SyncSettings, WorkflowSyncEngine
 from workflow_store.crypto import SecretBox
@@ -22,6 +25,19 @@ class CliContext:
     def secret_box(self) -> SecretBox:
         # Built on demand: read-only commands work without encryption keys.
         return self.store.secret_box()
+
+    def policy(self) -> CustomerPolicy:
+        """The customer rules' configuration; the CLI asks Zuora only when told to
+        (``--check-credentials``, ``customers check``)."""
+        return CustomerPolicy(
+            box=self.secret_box(),
+            allowed_base_urls=self.store.allowed_base_urls,
+            checker=ZuoraCredentialsChecker(allowed_base_urls=self.store.allowed_base_urls),
+        )
+
+    def uow(self) -> AbstractAsyncContextManager[SqlUnitOfWork]:
+        """``async with ctx.uow() as uow``: one unit of work over a new session."""
+        return unit_of_work(self.sessions)
 
     def sync_engine(self) -> WorkflowSyncEngine:
         return WorkflowSyncEngine(

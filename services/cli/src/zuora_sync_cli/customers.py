@@ -1,4 +1,4 @@
-"""`zuora-sync customers add|list|remove`."""
+"""`zuora-sync customers add|list|check|remove`: the application's customer use cases."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ import argparse
 import sys
 from typing import Any
 
-from workflow_store.customers import add_customer, list_customers, remove_customer
-from workflow_store.models import CredentialStatus, Customer
-from zuora_client import ZuoraClient, ZuoraCredentials, check_base_url
+from application import customers
+from application.customers import NewCustomer
+from application.views import CustomerView
 
 from zuora_sync_cli.context import CliContext
 from zuora_sync_cli.errors import CliError
 from zuora_sync_cli.output import print_json, print_table
+from zuora_sync_cli.relay import deliver_and_report
 
-_MAX_SECRET_LENGTH = 200
+_LIST_PAGE = 500
 
 
-def customer_view(customer: Customer) -> dict[str, Any]:
+def customer_view(customer: CustomerView) -> dict[str, Any]:
     """What we show of a customer: never the secret, not even encrypted."""
     return {
         "id": str(customer.id),
@@ -39,42 +40,25 @@ def _read_secret_from_stdin() -> str:
     secret = sys.stdin.read().rstrip("\r\n")
     if not secret.strip():
         raise CliError("--client-secret-stdin: the secret read from standard input is empty")
-    if len(secret) > _MAX_SECRET_LENGTH or "\n" in secret:
-        raise CliError("--client-secret-stdin: expected one line of at most 200 characters")
-    return secret
+    if "\n" in secret:
+        raise CliError("--client-secret-stdin: expected one line")
+    return secret  # the length and character rules are the use case's (application.rules)
 
 
 async def add(ctx: CliContext, args: argparse.Namespace) -> int:
-    name = args.name.strip()
-    if not name or len(name) > 200:
-        raise CliError("--name must be 1 to 200 characters")
-    if not args.client_id.strip():
-        raise CliError("--client-id must not be empty")
-    base_url = check_base_url(args.base_url, ctx.store.allowed_base_urls)
     secret = _read_secret_from_stdin()
-    box = ctx.secret_box()
-    if args.check_credentials:
-        creds = ZuoraCredentials(
-            base_url=base_url,
-            client_id=args.client_id.strip(),
-            client_secret=secret,
-            entity_id=args.entity_id,
-        )
-        async with ZuoraClient(creds, allowed_base_urls=ctx.store.allowed_base_urls) as client:
-            await client.check_credentials()
-    async with ctx.sessions() as session, session.begin():
-        customer = await add_customer(
-            session,
-            box,
-            name=name,
-            base_url=base_url,
-            client_id=args.client_id.strip(),
-            client_secret=secret,
-            entity_id=args.entity_id,
-        )
-        if args.check_credentials:
-            customer.credential_status = CredentialStatus.VALID
-        view = customer_view(customer)
+    new = NewCustomer(
+        name=args.name,
+        base_url=args.base_url,
+        client_id=args.client_id,
+        client_secret=secret,
+        entity_id=args.entity_id,
+        check_credentials=args.check_credentials,
+    )
+    async with ctx.uow() as uow:
+        view = customer_view(await customers.add_customer(uow, ctx.policy(), new))
+    # CustomerCreated is committed: hand it to Kafka so the workers sync it now.
+    await deliver_and_report(ctx, uow.committed_messages)
     if args.json:
         print_json(view)
     else:
@@ -83,8 +67,13 @@ async def add(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 async def list_(ctx: CliContext, args: argparse.Namespace) -> int:
-    async with ctx.sessions() as session:
-        views = [customer_view(c) for c in await list_customers(session)]
+    views: list[dict[str, Any]] = []
+    async with ctx.uow() as uow:
+        for page in range(1, 1_000_000):  # bounded by the number of customers
+            listing = await customers.list_customers(uow, page=page, page_size=_LIST_PAGE)
+            views += [customer_view(c) for c in listing.items]
+            if not listing.items or page * _LIST_PAGE >= listing.total:
+                break
     if args.json:
         print_json(views)
     else:
@@ -103,11 +92,18 @@ async def list_(ctx: CliContext, args: argparse.Namespace) -> int:
     return 0
 
 
+async def check(ctx: CliContext, args: argparse.Namespace) -> int:
+    async with ctx.uow() as uow:
+        checked = await customers.check_credentials(uow, ctx.policy(), args.name)
+    print(f"customer {checked.name}: credentials {checked.credential_status}")
+    return 0
+
+
 async def remove(ctx: CliContext, args: argparse.Namespace) -> int:
-    async with ctx.sessions() as session, session.begin():
-        customer = await remove_customer(session, args.name)
-        name, cid = customer.name, customer.id
-    print(f"removed customer {name} ({cid}) with its workflows and sync runs")
+    async with ctx.uow() as uow:
+        removed = await customers.remove_customer(uow, args.name)
+    await deliver_and_report(ctx, uow.committed_messages)
+    print(f"removed customer {removed.name} ({removed.id}) with its workflows and sync runs")
     return 0
 
 
@@ -115,7 +111,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("customers", help="manage customers (Zuora tenants)")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    p_add = verbs.add_parser("add", help="add a customer")
+    p_add = verbs.add_parser(
+        "add", help="add a customer (the workers sync it at once, as one added over HTTP)"
+    )
     p_add.add_argument("--name", required=True)
     p_add.add_argument("--base-url", required=True, help="Zuora REST base URL")
     p_add.add_argument("--client-id", required=True)
@@ -135,6 +133,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p_list = verbs.add_parser("list", help="list customers")
     p_list.add_argument("--json", action="store_true")
     p_list.set_defaults(handler=list_)
+
+    p_check = verbs.add_parser(
+        "check", help="request a token with the stored credentials and record the answer"
+    )
+    p_check.add_argument("name", help="customer name or id")
+    p_check.set_defaults(handler=check)
 
     p_rm = verbs.add_parser("remove", help="remove a customer and its stored workflows")
     p_rm.add_argument("name", help="customer name or id")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from application.errors import DomainError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from workflow_store.errors import StoreError
 from zuora_client import ZuoraError
 
 
 class CliError(Exception):
-    """A failure to report to the user as is."""
+    """A failure to report to the user as is (a problem with the command line itself)."""
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
@@ -17,6 +18,8 @@ class CliError(Exception):
 
 def explain(exc: BaseException) -> str:
     """A one-line reason for a known failure; free of secrets by construction."""
+    if isinstance(exc, DomainError):
+        return exc.detail  # the use case's own words (never a secret or a refused URL)
     if isinstance(exc, CliError | StoreError | ZuoraError):
         return str(exc)
     if isinstance(exc, OperationalError | DBAPIError):

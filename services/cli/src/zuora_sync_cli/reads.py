@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sqlalchemy import select
-from workflow_store.customers import resolve_customer
-from workflow_store.models import WORKFLOW_FIELDS, Customer, RunStatus, StoredWorkflow, SyncRun
+from application import runs
+from application.views import RunView
+from application.workflows import list_customer_workflows
+from workflow_store.models import RunStatus
 
 from zuora_sync_cli import definitions
 from zuora_sync_cli.context import CliContext
@@ -25,22 +26,10 @@ WORKFLOW_TABLE_COLUMNS = (
 
 
 async def list_workflows(ctx: CliContext, args: argparse.Namespace) -> int:
-    async with ctx.sessions() as session:
-        customer = await resolve_customer(session, args.customer)
-        rows = (
-            await session.scalars(
-                select(StoredWorkflow)
-                .where(StoredWorkflow.customer_id == customer.id)
-                .order_by(StoredWorkflow.name, StoredWorkflow.zuora_id)
-            )
-        ).all()
-        views: list[dict[str, Any]] = [
-            {
-                "zuora_id": w.zuora_id,
-                **{name: getattr(w, name) for name in WORKFLOW_FIELDS},
-                "last_synced_at": customer.last_successful_sync_at,
-            }
-            for w in rows
+    async with ctx.uow() as uow:
+        views = [
+            {"zuora_id": w.zuora_id, **w.fields, "last_synced_at": w.last_synced_at}
+            for w in await list_customer_workflows(uow, args.customer)
         ]
     if args.json:
         print_json(views)
@@ -49,10 +38,10 @@ async def list_workflows(ctx: CliContext, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_view(run: SyncRun, customer_name: str) -> dict[str, Any]:
+def run_view(run: RunView) -> dict[str, Any]:
     return {
         "id": str(run.id),
-        "customer": customer_name,
+        "customer": run.customer_name,
         "customer_id": str(run.customer_id),
         "command_id": run.command_id,
         "reason": run.reason,
@@ -78,19 +67,14 @@ def run_view(run: SyncRun, customer_name: str) -> dict[str, Any]:
 
 
 async def list_runs(ctx: CliContext, args: argparse.Namespace) -> int:
-    async with ctx.sessions() as session:
-        stmt = (
-            select(SyncRun, Customer.name)
-            .join(Customer, Customer.id == SyncRun.customer_id)
-            .order_by(SyncRun.started_at.desc())
-            .limit(args.limit)
+    async with ctx.uow() as uow:
+        listing = await runs.list_runs(
+            uow,
+            page_size=args.limit,
+            customer=args.customer,
+            statuses=[args.status] if args.status else (),
         )
-        if args.customer:
-            customer = await resolve_customer(session, args.customer)
-            stmt = stmt.where(SyncRun.customer_id == customer.id)
-        if args.status:
-            stmt = stmt.where(SyncRun.status == args.status)
-        views = [run_view(run, name) for run, name in (await session.execute(stmt)).all()]
+    views = [run_view(run) for run in listing.items]
     if args.json:
         print_json(views)
     else:

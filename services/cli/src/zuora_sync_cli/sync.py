@@ -7,8 +7,8 @@ import asyncio
 import sys
 from typing import Any
 
+from application import customers as app_customers
 from sync_engine import SyncOutcome, SyncRequest
-from workflow_store.customers import list_customers, resolve_customer
 from workflow_store.models import SUCCESSFUL_RUN_STATUSES, SyncReason
 
 from zuora_sync_cli.context import CliContext
@@ -59,11 +59,12 @@ def add_allow_deletes_option(p: argparse.ArgumentParser) -> None:
 
 async def _inline(ctx: CliContext, args: argparse.Namespace) -> int:
     engine = ctx.sync_engine()
-    async with ctx.sessions() as session:
+    async with ctx.uow() as uow:
         if args.all:
-            customers = [(c.id, c.name) for c in await list_customers(session, active_only=True)]
+            listing = await app_customers.list_customers(uow, page_size=100_000, active_only=True)
+            customers = [(c.id, c.name) for c in listing.items]
         else:
-            c = await resolve_customer(session, args.customer)
+            c = await app_customers.find_customer(uow, args.customer)
             customers = [(c.id, c.name)]
 
     limit = asyncio.Semaphore(max(1, args.concurrency))
