@@ -139,3 +139,19 @@ async def test_failed_list_and_run_reads(uow: FakeUnitOfWork) -> None:
         await runs.list_runs(uow, customer=uuid.uuid4())
     with pytest.raises(NotFound):
         await runs.list_runs(uow, customer="nobody")
+
+
+async def test_a_customers_workflows_carry_its_last_successful_sync(uow: FakeUnitOfWork) -> None:
+    from application.views import WorkflowView
+    from application.workflows import list_customer_workflows
+
+    cid = customer(uow, "acme")
+    uow.customers.rows[cid].last_successful_sync_at = T0
+    uow.workflows.rows[cid] = [
+        WorkflowView(zuora_id=2, name="b", fields={"name": "b"}),
+        WorkflowView(zuora_id=1, name="a", fields={"name": "a"}),
+    ]
+    listed = await list_customer_workflows(uow, "acme")
+    assert [(w.zuora_id, w.last_synced_at) for w in listed] == [(1, T0), (2, T0)]
+    with pytest.raises(NotFound):
+        await list_customer_workflows(uow, "nobody")

@@ -439,3 +439,14 @@ def test_the_cli_applies_the_api_name_rules(env: dict[str, str], zuora_sandbox: 
         )
         fails_cleanly(refused, "name must be printable text without leading or trailing")
     assert json.loads(ok(run("customers", "list", "--json", env=env))) == []
+
+
+def test_customers_check_records_what_zuora_says(env: dict[str, str], zuora_sandbox: Any) -> None:
+    tenant = zuora_sandbox.add_tenant("acme", workflow_count=1, seed=9)
+    add(env, tenant, zuora_sandbox.base_url)
+    assert "credentials valid" in ok(run("customers", "check", "acme", env=env))
+    tenant.client_secret = "rotated-on-the-zuora-side"
+    fails_cleanly(run("customers", "check", "acme", env=env), "Zuora refused these client")
+    [listed] = json.loads(ok(run("customers", "list", "--json", env=env)))
+    assert listed["credential_status"] == "invalid"
+    fails_cleanly(run("customers", "check", "nobody", env=env), "Customer nobody not found")
