@@ -117,7 +117,9 @@ class SyncCustomerWorkflows(Message):
 
 class SyncAllCustomers(Message):
     type: Literal["SyncAllCustomers"] = "SyncAllCustomers"
-    reason: SyncReason = Field(description="hourly / nightly / manual / cli.")
+    reason: SyncReason = Field(
+        description="Why the fan-out was requested (a scheduled slot or an operator)."
+    )
     slot: str = Field(description="The schedule slot (e.g. 2026-11-29T02:00Z) or a request id.")
     requested_at: AwareDatetime = Field(default_factory=_now)
     force: bool = Field(False, description="Skip coalescing for every customer (never the guard).")

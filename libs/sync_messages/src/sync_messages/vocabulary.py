@@ -29,7 +29,9 @@ __all__ = [
 
 
 class RunStatus(StrEnum):
-    """``sync_runs.status`` (and ``customers.last_sync_status``)."""
+    """The status of a sync run (and a customer's last sync status)."""
+
+    # Stored in sync_runs.status and customers.last_sync_status.
 
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -66,7 +68,9 @@ SUCCESSFUL_RUN_STATUSES: tuple[RunStatus, ...] = (RunStatus.SUCCEEDED, RunStatus
 
 
 class CredentialStatus(StrEnum):
-    """``customers.credential_status``: the last check of the OAuth client credentials."""
+    """The result of the last check of a customer's OAuth client credentials."""
+
+    # Stored in customers.credential_status.
 
     UNKNOWN = "unknown"
     VALID = "valid"
@@ -74,7 +78,9 @@ class CredentialStatus(StrEnum):
 
 
 class SyncReason(StrEnum):
-    """``sync_runs.reason`` and the ``reason`` of the sync commands: why a sync was requested."""
+    """Why a sync was requested."""
+
+    # Stored in sync_runs.reason; carried by the sync commands.
 
     CREATED = "created"
     CREDENTIALS_CHANGED = "credentials_changed"
@@ -87,7 +93,9 @@ class SyncReason(StrEnum):
 
 
 class FailureKind(StrEnum):
-    """``sync_runs.error_kind``: whether a failed sync is worth retrying."""
+    """Whether a failed sync is worth retrying (transient) or needs a person (permanent)."""
+
+    # Stored in sync_runs.error_kind; carried by the failure events.
 
     TRANSIENT = "transient"
     PERMANENT = "permanent"

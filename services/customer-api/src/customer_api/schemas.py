@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 from sync_messages.messages import MAX_ALLOW_DELETES
-from workflow_store.models import CredentialStatus
+from workflow_store.models import CredentialStatus, FailureKind, RunStatus, SyncReason
 
 __all__ = [
     "ActiveVersion",
@@ -166,10 +166,8 @@ class CustomerPublic(BaseModel):
     client_id: str
     entity_id: str | None
     active: bool
-    credential_status: str = Field(
-        description="The last check of the credentials: " + " / ".join(CredentialStatus) + "."
-    )
-    last_sync_status: str | None
+    credential_status: CredentialStatus = Field(description="The last check of the credentials.")
+    last_sync_status: RunStatus | None
     last_sync_at: datetime | None
     last_successful_sync_at: datetime | None
     last_sync_error: str | None
@@ -274,10 +272,10 @@ class SyncRunPublic(BaseModel):
     customer_id: uuid.UUID
     customer_name: str
     command_id: str | None
-    reason: str
+    reason: SyncReason
     attempt: int
     forced: bool
-    status: str
+    status: RunStatus
     skip_reason: str | None
     pages: int
     created: int
@@ -286,7 +284,7 @@ class SyncRunPublic(BaseModel):
     unchanged: int
     total: int
     blocked_deletes: int | None
-    error_kind: str | None
+    error_kind: FailureKind | None
     error_message: str | None
     zuora_request_id: str | None
     started_at: datetime
