@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sync_messages.vocabulary import CredentialStatus
 from workflow_store.definitions import DefinitionChange, DefinitionFingerprint, FetchedDefinition
 from zuora_client import RejectedItem, Workflow, WorkflowExport, ZuoraCredentials
 
 from sync_engine.definitions_step import DefinitionSettings, DefinitionsStep
-from sync_engine.failures import CustomerBusyError, CustomerLockLostError
+from sync_engine.failures import CustomerBusyError, CustomerLockLostError, FailureKind
 from sync_engine.locks import HeldLock
-from sync_engine.outcome import RunStatus, SyncOutcome, SyncStats
+from sync_engine.outcome import CustomerSyncStatus, RunStatus, SyncOutcome, SyncStats
 from sync_engine.ports import CustomerState, Listing, RunningRun
 from sync_engine.request import SyncRequest
 from sync_engine.settings import SyncSettings
@@ -72,7 +73,7 @@ class FakeCustomer:
     last_sync_at: datetime | None = None
     last_sync_status: str | None = None
     last_sync_error: str | None = None
-    credential_status: str = "unknown"
+    credential_status: str = CredentialStatus.UNKNOWN
 
 
 @dataclass
@@ -273,7 +274,7 @@ class FakeRuns:
     async def start_run(self, request: SyncRequest, started_at: datetime) -> uuid.UUID:
         for run in self._state.runs.values():
             if run.customer_id == request.customer_id and run.status == RunStatus.RUNNING.value:
-                run.status, run.error_kind = RunStatus.FAILED.value, "transient"
+                run.status, run.error_kind = RunStatus.FAILED.value, FailureKind.TRANSIENT.value
                 run.error_message, run.finished_at = "abandoned", started_at
         return self._new_run(request, RunStatus.RUNNING, started_at).id
 
@@ -302,27 +303,11 @@ class FakeRuns:
         run.zuora_request_id = outcome.zuora_request_id
         run.finished_at = now
 
-    async def record_customer(
-        self,
-        customer_id: uuid.UUID,
-        outcome: SyncOutcome,
-        *,
-        started_at: datetime,
-        now: datetime,
-        credential_status: str | None,
-    ) -> None:
+    async def record_customer(self, customer_id: uuid.UUID, status: CustomerSyncStatus) -> None:
         customer = self._state.customers.get(customer_id)
-        if customer is None:
-            return
-        customer.last_sync_at = now
-        customer.last_sync_status = outcome.status.value
-        if credential_status is not None:
-            customer.credential_status = credential_status
-        if outcome.status is RunStatus.SUCCEEDED:
-            customer.last_successful_sync_at = started_at
-            customer.last_sync_error = None
-        else:
-            customer.last_sync_error = outcome.error_message
+        if customer is not None:
+            for column, value in status.columns().items():
+                setattr(customer, column, value)
 
 
 # -- the lock ------------------------------------------------------------------------------------

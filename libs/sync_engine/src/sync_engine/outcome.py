@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from sync_messages.vocabulary import FailureKind, RunStatus
+from sync_messages.vocabulary import CredentialStatus, FailureKind, RunStatus
 from workflow_store.definitions import DefinitionChange
 
 # RunStatus and FailureKind are the product's vocabulary (the sync_runs columns), re-exported.
-__all__ = ["ChangedIds", "FailureKind", "RunStatus", "SyncOutcome", "SyncStats"]
+__all__ = [
+    "ChangedIds",
+    "CustomerSyncStatus",
+    "FailureKind",
+    "RunStatus",
+    "SyncOutcome",
+    "SyncStats",
+]
 
 
 @dataclass
@@ -75,3 +84,47 @@ class SyncOutcome:
     @property
     def retryable(self) -> bool:
         return self.status is RunStatus.FAILED and self.error_kind is FailureKind.TRANSIENT
+
+
+@dataclass(frozen=True)
+class CustomerSyncStatus:
+    """What a recorded run sets on its customer's row (the ``customers.last_sync_*`` columns)."""
+
+    last_sync_at: datetime
+    last_sync_status: RunStatus
+    last_sync_error: str | None
+    last_successful_sync_at: datetime | None  # None: left as it is
+    credential_status: CredentialStatus | None  # None: left as it is
+
+    @classmethod
+    def after(
+        cls,
+        outcome: SyncOutcome,
+        *,
+        started_at: datetime,
+        now: datetime,
+        credential_status: CredentialStatus | None,
+    ) -> CustomerSyncStatus:
+        """A success covers what changed before the run started (``started_at``, the start
+        instant stamped before the customer was read), so requests older than it coalesce."""
+        succeeded = outcome.status is RunStatus.SUCCEEDED
+        return cls(
+            last_sync_at=now,
+            last_sync_status=outcome.status,
+            last_sync_error=None if succeeded else outcome.error_message,
+            last_successful_sync_at=started_at if succeeded else None,
+            credential_status=credential_status,
+        )
+
+    def columns(self) -> dict[str, Any]:
+        """Column name -> value, without the columns left as they are."""
+        values: dict[str, Any] = {
+            "last_sync_at": self.last_sync_at,
+            "last_sync_status": self.last_sync_status.value,
+            "last_sync_error": self.last_sync_error,
+        }
+        if self.last_successful_sync_at is not None:
+            values["last_successful_sync_at"] = self.last_successful_sync_at
+        if self.credential_status is not None:
+            values["credential_status"] = self.credential_status.value
+        return values

@@ -24,7 +24,7 @@ from workflow_store.definitions import DefinitionChange, DefinitionFingerprint, 
 from zuora_client import RejectedItem, Workflow, WorkflowExport, ZuoraCredentials
 
 from sync_engine.locks import HeldLock
-from sync_engine.outcome import SyncOutcome
+from sync_engine.outcome import CustomerSyncStatus, SyncOutcome
 from sync_engine.request import SyncRequest
 
 __all__ = [
@@ -182,17 +182,8 @@ class RunLedger(Protocol):
         """The run's final status, counters and error, from the outcome."""
         ...
 
-    async def record_customer(
-        self,
-        customer_id: uuid.UUID,
-        outcome: SyncOutcome,
-        *,
-        started_at: datetime,
-        now: datetime,
-        credential_status: str | None,
-    ) -> None:
-        """The customer's last-sync columns from the outcome; ``started_at`` becomes its
-        ``last_successful_sync_at`` on success; ``credential_status`` None leaves it."""
+    async def record_customer(self, customer_id: uuid.UUID, status: CustomerSyncStatus) -> None:
+        """Set the customer's last-sync columns (a customer deleted meanwhile is left gone)."""
         ...
 
 

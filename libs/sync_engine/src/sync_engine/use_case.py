@@ -42,7 +42,7 @@ from zuora_client import AuthenticationError, DeadlineExceededError, ZuoraCreden
 from sync_engine.failures import CustomerBusyError, FailureKind, classify_failure, describe_failure
 from sync_engine.hashing import content_hash
 from sync_engine.locks import HeldLock
-from sync_engine.outcome import ChangedIds, RunStatus, SyncOutcome, SyncStats
+from sync_engine.outcome import ChangedIds, CustomerSyncStatus, RunStatus, SyncOutcome, SyncStats
 from sync_engine.ports import (
     CustomerLock,
     CustomerState,
@@ -313,10 +313,12 @@ class SyncCustomer:
             await tx.runs.finish_run(start.run_id, outcome, now)
             await tx.runs.record_customer(
                 customer_id,
-                outcome,
-                started_at=start.started_at,
-                now=now,
-                credential_status=CredentialStatus.VALID,
+                CustomerSyncStatus.after(
+                    outcome,
+                    started_at=start.started_at,
+                    now=now,
+                    credential_status=CredentialStatus.VALID,
+                ),
             )
         for warning in plan.warnings:
             logger.warning(
@@ -392,13 +394,10 @@ class SyncCustomer:
             async with self._store.transaction() as tx:
                 now = await tx.now()
                 await tx.runs.finish_run(start.run_id, outcome, now)
-                await tx.runs.record_customer(
-                    request.customer_id,
-                    outcome,
-                    started_at=start.started_at,
-                    now=now,
-                    credential_status=credentials,
+                status = CustomerSyncStatus.after(
+                    outcome, started_at=start.started_at, now=now, credential_status=credentials
                 )
+                await tx.runs.record_customer(request.customer_id, status)
         except Exception:  # the store may be what failed; the caller still gets the outcome
             logger.warning("Could not record the failed sync run", exc_info=True)
         return outcome

@@ -29,7 +29,7 @@ from zuora_client import Workflow, ZuoraCredentials
 
 from sync_engine.failures import FailureKind
 from sync_engine.locks import HeldLock, fence_write
-from sync_engine.outcome import RunStatus, SyncOutcome
+from sync_engine.outcome import CustomerSyncStatus, RunStatus, SyncOutcome
 from sync_engine.ports import CustomerState, RunningRun
 from sync_engine.request import SyncRequest
 from sync_engine.rows import UPDATABLE_COLUMNS, stored_request_id, workflow_row
@@ -262,24 +262,9 @@ class SqlRunLedger:
         run.finished_at = now
         run.duration_ms = max(0, int((now - run.started_at).total_seconds() * 1000))
 
-    async def record_customer(
-        self,
-        customer_id: uuid.UUID,
-        outcome: SyncOutcome,
-        *,
-        started_at: datetime,
-        now: datetime,
-        credential_status: str | None,
-    ) -> None:
+    async def record_customer(self, customer_id: uuid.UUID, status: CustomerSyncStatus) -> None:
         customer = await self._session.get(Customer, customer_id)
         if customer is None:  # deleted meanwhile: its runs went with it
             return
-        customer.last_sync_at = now
-        customer.last_sync_status = outcome.status.value
-        if credential_status is not None:
-            customer.credential_status = credential_status
-        if outcome.status is RunStatus.SUCCEEDED:
-            customer.last_successful_sync_at = started_at
-            customer.last_sync_error = None
-        else:
-            customer.last_sync_error = outcome.error_message
+        for column, value in status.columns().items():
+            setattr(customer, column, value)
