@@ -83,7 +83,7 @@ async def test_a_resync_detects_create_update_delete_and_asks_for_changed_export
 ) -> None:
     cid = tenant_of(fakes, 4)
     await first_sync(fakes, cid)
-    fakes.zuora.put(2, "renamed", updatedAt="2026-12-02T00:00:00Z")
+    fakes.zuora.put(2, "renamed", updatedAt="2026-12-02T00:00:00Z", status="Inactive")
     del fakes.zuora.items[3]
     fakes.zuora.put(5)
     fakes.zuora.calls.clear()
@@ -102,6 +102,8 @@ async def test_a_resync_detects_create_update_delete_and_asks_for_changed_export
     assert ("get", 3) in fakes.zuora.calls
     assert sorted(w or 0 for kind, w in fakes.zuora.calls if kind == "export") == [2, 5]
     assert 3 not in fakes.store.definition_hashes(cid)  # its definition went with it
+    customer = fakes.store.customer(cid)  # recounted in the write
+    assert (customer.workflow_count, customer.active_workflow_count) == (4, 3)
 
 
 # -- coalesce ------------------------------------------------------------------------------------

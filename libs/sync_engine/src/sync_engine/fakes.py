@@ -74,6 +74,8 @@ class FakeCustomer:
     last_sync_status: str | None = None
     last_sync_error: str | None = None
     credential_status: str = CredentialStatus.UNKNOWN
+    workflow_count: int = 0
+    active_workflow_count: int = 0
 
 
 @dataclass
@@ -98,6 +100,7 @@ class FakeRun:
 class StoredItem:
     content_hash: str
     name: str
+    status: str | None
     changed_at: datetime
 
 
@@ -188,7 +191,7 @@ class FakeWorkflows:
             raise error
         rows = self._state.workflows.setdefault(customer_id, {})
         for workflow, digest in workflows:
-            rows[workflow.id] = StoredItem(digest, workflow.name, now)
+            rows[workflow.id] = StoredItem(digest, workflow.name, workflow.status, now)
 
     async def delete(self, customer_id: uuid.UUID, zuora_ids: Sequence[int]) -> None:
         rows = self._state.workflows.get(customer_id, {})
@@ -196,6 +199,15 @@ class FakeWorkflows:
         for zid in zuora_ids:
             rows.pop(zid, None)
             defs.pop(zid, None)  # ON DELETE CASCADE
+
+    async def refresh_counts(self, customer_id: uuid.UUID) -> None:
+        customer = self._state.customers.get(customer_id)
+        if customer is not None:  # "active" as workflow_store.workflow_counts counts it
+            rows = self._state.workflows.get(customer_id, {}).values()
+            customer.workflow_count = len(rows)
+            customer.active_workflow_count = sum(
+                1 for row in rows if (row.status or "").lower() == "active"
+            )
 
     async def store_definitions(
         self,
