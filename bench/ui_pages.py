@@ -35,6 +35,7 @@ from customer_api.settings import ApiSettings
 from event_bus.settings import KafkaSettings
 from workflow_store.crypto import SecretBox
 from workflow_store.migrate import upgrade_async
+from workflow_store.settings import StoreSettings
 
 from bench.stack import pg_dsn, sqlalchemy_url
 
@@ -215,10 +216,10 @@ async def time_pages(database_url: str, paths: list[str], repeat: int) -> dict[s
 async def ui_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The app in-process (lifespan running), signed in to the UI as a browser would be."""
     settings = ApiSettings(
-        DATABASE_URL=database_url,
-        ENCRYPTION_KEYS=SecretBox.generate_key(),
+        store=StoreSettings(
+            DATABASE_URL=database_url, ENCRYPTION_KEYS=SecretBox.generate_key(), APP_ENV="test"
+        ),
         API_KEYS=API_KEY,
-        APP_ENV="test",
         OUTBOX_RELAY_ENABLED=False,
         kafka=KafkaSettings(bootstrap_servers="127.0.0.1:9"),
     )

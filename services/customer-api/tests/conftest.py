@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from workflow_store.crypto import SecretBox
 from workflow_store.migrate import upgrade_async
 from workflow_store.models import Customer, OutboxMessage, StoredWorkflow, SyncRun
+from workflow_store.settings import StoreSettings
 from workflow_store.workflow_counts import refresh_workflow_counts
 from zuora_sandbox import SandboxServer, Tenant
 
@@ -41,17 +42,26 @@ def encryption_key() -> str:
     return SecretBox.generate_key()
 
 
+STORE_VARIABLES = {"DATABASE_URL", "ENCRYPTION_KEYS", "APP_ENV", "ZUORA_ALLOWED_BASE_URLS"}
+
+
 @pytest.fixture
 def make_settings(
     db_url: str, encryption_key: str, zuora_sandbox: SandboxServer
 ) -> Callable[..., ApiSettings]:
     def make(**overrides: Any) -> ApiSettings:
-        values: dict[str, Any] = {
+        # The store's variables (DATABASE_URL, APP_ENV, ...) go to its nested part.
+        store: dict[str, Any] = {
             "DATABASE_URL": db_url,
             "ENCRYPTION_KEYS": encryption_key,
-            "API_KEYS": f"{KEY_ONE},{KEY_TWO}",
             "APP_ENV": "test",
             "ZUORA_ALLOWED_BASE_URLS": f"{zuora_sandbox.base_url},{CLOSED_PORT_URL}",
+        }
+        for key in [k for k in overrides if k in STORE_VARIABLES]:
+            store[key] = overrides.pop(key)
+        values: dict[str, Any] = {
+            "store": StoreSettings(**store),
+            "API_KEYS": f"{KEY_ONE},{KEY_TWO}",
             "OUTBOX_RELAY_ENABLED": False,
             "ZUORA_VALIDATE_TIMEOUT": 3.0,
             "kafka": KafkaSettings(bootstrap_servers="127.0.0.1:9"),

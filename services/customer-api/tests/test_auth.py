@@ -11,6 +11,7 @@ from customer_api.app import create_app
 from customer_api.auth import ApiKeyVerifier
 from customer_api.settings import DEV_API_KEY, ApiSettings, hash_api_key
 from workflow_store.errors import ConfigurationError
+from workflow_store.settings import StoreSettings
 
 PROTECTED = [
     ("GET", "/customers"),
@@ -97,7 +98,9 @@ def test_verifier_keeps_only_hashes_and_accepts_each_key() -> None:
 
 
 def test_settings_store_hashes_of_comma_separated_keys() -> None:
-    settings = ApiSettings(API_KEYS=" key-one , key-two,,key-one ", APP_ENV="production")
+    settings = ApiSettings(
+        API_KEYS=" key-one , key-two,,key-one ", store=StoreSettings(APP_ENV="production")
+    )
     assert settings.api_key_hashes() == (hash_api_key("key-one"), hash_api_key("key-two"))
     assert "key-one" not in repr(settings)
 

@@ -71,8 +71,8 @@ async def test_outbox_backlog_and_freshness_after_a_sync(
 
     engine = WorkflowSyncEngine(
         app.state.runtime.engine,
-        settings.secret_box(),
-        allowed_base_urls=settings.allowed_base_urls,
+        settings.store.secret_box(),
+        allowed_base_urls=settings.store.allowed_base_urls,
         settings=SyncSettings(zuora_max_retries=0),
     )
     outcome = await engine.sync_customer(SyncRequest(customer_id=uuid.UUID(customer["id"])))

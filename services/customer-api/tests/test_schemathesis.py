@@ -28,6 +28,7 @@ from workflow_store.crypto import SecretBox
 from workflow_store.customers import add_customer
 from workflow_store.db import create_engine, create_session_factory
 from workflow_store.models import StoredWorkflow, SyncRun
+from workflow_store.settings import StoreSettings
 
 BASE_URL = "http://testserver"
 AUTH = {"Authorization": "Bearer test-key-one-0123456789"}
@@ -85,8 +86,10 @@ def _offline_app() -> Any:
     """The app with an unreachable database (building it connects to nothing)."""
     return create_app(
         ApiSettings(
-            DATABASE_URL="postgresql+psycopg://unused@127.0.0.1:1/unused",
-            ENCRYPTION_KEYS=SecretBox.generate_key(),
+            store=StoreSettings(
+                DATABASE_URL="postgresql+psycopg://unused@127.0.0.1:1/unused",
+                ENCRYPTION_KEYS=SecretBox.generate_key(),
+            ),
             API_KEYS=AUTH["Authorization"].split()[1],
             OUTBOX_RELAY_ENABLED=False,
             ZUORA_VALIDATE_CREDENTIALS=False,

@@ -151,6 +151,6 @@ def test_the_launcher_reads_the_same_classes(tmp_path: Path) -> None:
     }
     config = DevConfig.from_env(env, cwd=tmp_path)
     api = ApiSettings.from_environ(env)
-    assert (config.api_port, config.app_env) == (api.api_port, api.app_env)
+    assert (config.api_port, config.app_env) == (api.api_port, api.store.app_env)
     assert config.api_keys == ["k1", "k2"]
     assert not config.is_development and config.api_key == "k1"

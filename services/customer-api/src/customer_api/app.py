@@ -58,14 +58,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def build_runtime(settings: ApiSettings, checker: CredentialsChecker | None = None) -> Runtime:
     """Engine, session factory, policy and (unless disabled) the outbox relay."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.store.database_url)
     session_factory = create_session_factory(engine)
     policy = CustomerPolicy(
-        box=settings.secret_box(),
-        allowed_base_urls=settings.allowed_base_urls,
+        box=settings.store.secret_box(),
+        allowed_base_urls=settings.store.allowed_base_urls,
         checker=checker
         or ZuoraCredentialsChecker(
-            allowed_base_urls=settings.allowed_base_urls,
+            allowed_base_urls=settings.store.allowed_base_urls,
             timeout=settings.zuora_validate_timeout,
             token_requests_per_minute=settings.zuora_token_requests_per_minute,
         ),
@@ -81,7 +81,7 @@ def build_runtime(settings: ApiSettings, checker: CredentialsChecker | None = No
             max_attempts=settings.outbox_max_attempts,
             on_parked=lambda topic: metrics.outbox_parked.labels(topic=topic).inc(),
         )
-    conninfo = conninfo_for(settings.database_url)
+    conninfo = conninfo_for(settings.store.database_url)
     pages = None if conninfo is None else WorkflowPages(conninfo, max_size=settings.read_pool_size)
     return Runtime(
         settings=settings,

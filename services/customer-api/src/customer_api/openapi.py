@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow_store.crypto import SecretBox
+from workflow_store.settings import StoreSettings
 
 from customer_api.app import create_app
 from customer_api.settings import ApiSettings
@@ -20,14 +21,15 @@ __all__ = ["main", "openapi_document"]
 
 
 def openapi_document() -> dict[str, Any]:
-    settings = ApiSettings.model_validate(
+    store = StoreSettings.model_validate(
         {
             "APP_ENV": "docs",
             "DATABASE_URL": "sqlite+aiosqlite:///:memory:",
-            "API_KEYS": "openapi-docs-only",
             "ENCRYPTION_KEYS": SecretBox.generate_key(),
-            "OUTBOX_RELAY_ENABLED": False,
         }
+    )
+    settings = ApiSettings.model_validate(
+        {"store": store, "API_KEYS": "openapi-docs-only", "OUTBOX_RELAY_ENABLED": False}
     )
     document: dict[str, Any] = create_app(settings).openapi()
     return document

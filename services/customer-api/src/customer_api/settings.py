@@ -9,7 +9,7 @@ import hashlib
 import logging
 
 from event_bus.settings import KafkaSettings
-from observability.settings import LogSettings, comma_list
+from observability.settings import EnvSettings, LogSettings, comma_list
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from workflow_store.errors import ConfigurationError
@@ -28,11 +28,17 @@ def hash_api_key(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
-class ApiSettings(StoreSettings):
-    """Database, encryption and Zuora settings (from :class:`StoreSettings`), Kafka settings
-    (``KAFKA_*``, composed as :attr:`kafka`) and the API's own settings."""
+class ApiSettings(EnvSettings):
+    """Everything one API process reads: the shared parts (database, encryption, APP_ENV and Zuora
+    hosts as :attr:`store`; ``KAFKA_*`` as :attr:`kafka`; ``LOG_*`` as :attr:`log`) and the
+    API's own variables below."""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    store: StoreSettings = Field(
+        default_factory=StoreSettings,
+        description="DATABASE_URL, ENCRYPTION_KEYS, ZUORA_ALLOWED_BASE_URLS, APP_ENV, DEV_DATA_DIR",
+    )
 
     api_keys: SecretStr = Field(
         default=SecretStr(""),
@@ -140,7 +146,7 @@ class ApiSettings(StoreSettings):
         Several processes would each run an outbox relay, and SQLite has no advisory lock to
         make them take turns: duplicates and interleaved order.
         """
-        if self.api_workers > 1 and self.database_url.startswith("sqlite"):
+        if self.api_workers > 1 and self.store.database_url.startswith("sqlite"):
             raise ConfigurationError(
                 "API_WORKERS > 1 needs PostgreSQL: with SQLite run one API process"
             )
@@ -153,7 +159,7 @@ class ApiSettings(StoreSettings):
         """
         keys = comma_list(self.api_keys.get_secret_value())
         if not keys:
-            if self.is_development:
+            if self.store.is_development:
                 logger.warning(
                     "API_KEYS is not set: accepting the documented development API key "
                     "(see the README; APP_ENV=development only, never in production)"

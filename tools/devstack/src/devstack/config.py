@@ -85,10 +85,11 @@ class DevConfig:
         given = {key: value for key, value in env.items() if value != ""}
         given.setdefault("APP_ENV", DEVELOPMENT)
         settings = LauncherSettings.from_environ(given)
-        api = settings.api
-        data_dir = api.dev_data_dir if api.dev_data_dir.is_absolute() else cwd / api.dev_data_dir
-        if "database_url" in api.model_fields_set:
-            database_url = api.database_url
+        api, store = settings.api, settings.api.store
+        given_dir = store.dev_data_dir
+        data_dir = given_dir if given_dir.is_absolute() else cwd / given_dir
+        if "database_url" in store.model_fields_set:
+            database_url = store.database_url
         else:  # the services' default, anchored in the data directory
             database_url = f"sqlite+aiosqlite:///{data_dir / 'zuora-sync.db'}"
         try:
@@ -100,7 +101,7 @@ class DevConfig:
             cwd=cwd,
             database_url=database_url,
             data_dir=data_dir.resolve(),
-            app_env=api.app_env,
+            app_env=store.app_env,
             api_host=api.api_host,
             api_port=api.api_port,
             api_keys=comma_list(api.api_keys.get_secret_value()),
@@ -108,8 +109,8 @@ class DevConfig:
                 kafka.bootstrap_servers if "bootstrap_servers" in kafka.model_fields_set else None
             ),
             sandbox_port=settings.sandbox_port,
-            allowed_base_urls=list(api.allowed_base_urls),
-            encryption_keys_given=bool(comma_list(api.encryption_keys.get_secret_value())),
+            allowed_base_urls=list(store.allowed_base_urls),
+            encryption_keys_given=bool(comma_list(store.encryption_keys.get_secret_value())),
             base_env=env,
         )
 

@@ -95,7 +95,7 @@ def _install_error_pages(app: FastAPI) -> None:
 
 def build_ui_context(settings: ApiSettings, verifier: ApiKeyVerifier) -> UiContext:
     secret_material = settings.ui_session_secret.get_secret_value() or (
-        "enc:" + settings.encryption_key_list()[0]
+        "enc:" + settings.store.encryption_key_list()[0]
     )
     secret = derive_session_secret(secret_material)
     return UiContext(
@@ -105,7 +105,7 @@ def build_ui_context(settings: ApiSettings, verifier: ApiKeyVerifier) -> UiConte
         verifier=verifier,
         templates=Templates(),
         login_secret=derive_session_secret("login:" + secret_material),
-        base_url_choices=base_url_choices(OFFICIAL_BASE_URLS, settings.allowed_base_urls),
+        base_url_choices=base_url_choices(OFFICIAL_BASE_URLS, settings.store.allowed_base_urls),
         expected_interval_seconds=settings.sync_expected_interval_seconds,
         max_attempts=settings.worker_max_attempts,
     )
