@@ -339,3 +339,27 @@ async def test_customer_filter_options_are_escaped_and_keep_the_choice(
     assert f'<option value="{odd}" selected>Odd &lt;b&gt;&quot;&amp;&lt;/b&gt; Co</option>' in page
     assert f'<option value="{other}">Plain</option>' in page
     assert "<b>" not in page
+
+
+async def test_a_search_counts_up_to_a_limit_and_pages_on(
+    ui: UiClient, create_customer: Any, db: Db, monkeypatch: Any
+) -> None:
+    from customer_api.ui.pages import workflows as pages
+
+    monkeypatch.setattr(pages, "SEARCH_COUNT_LIMIT", 3)
+    customer = (await create_customer(name="Many"))["id"]
+    await db.add(*(db.workflow(customer, i, name=f"Invoice {i:02d}") for i in range(1, 8)))
+    first = (await ui.get("/ui/workflows?q=invoice&page_size=25")).text
+    assert "More than 25 workflows match" not in first  # the limit is at least the page's end
+    assert "7 workflows" in first and len(_names(first)) == 7
+    # Two rows a page (a page size the form does not offer is the default, so patch it too).
+    monkeypatch.setattr(pages, "PAGE_SIZES", (2, 25, 50, 100))
+    capped = (await ui.get("/ui/workflows?q=invoice&page_size=2")).text
+    assert "More than 3 workflows match" in capped
+    assert "Page 1 of more than 1" in capped and 'rel="next"' in capped
+    assert _names(capped) == ["Invoice 01", "Invoice 02"]
+    last = (await ui.get("/ui/workflows?q=invoice&page_size=2&page=4")).text
+    assert _names(last) == ["Invoice 07"]
+    assert "Page 4 of 4 (7 in all)" in last and 'rel="next"' not in last
+    # Without a search the total is exact whatever the limit (the customers' counts).
+    assert "Page 1 of 4 (7 in all)" in (await ui.get("/ui/workflows?page_size=2")).text

@@ -14,7 +14,8 @@ from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import Text, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 from workflow_store.models import Customer, StoredWorkflow
 
@@ -30,6 +31,7 @@ from customer_api.handlers.workflow_index import (
     WorkflowKey,
     count_active_customers,
     list_all_workflows,
+    total_is_counted,
     workflow_key,
 )
 from customer_api.handlers.workflows import get_workflow
@@ -45,6 +47,8 @@ PAGE_SIZES = (25, 50, 100)
 DEFAULT_SORT = "customer"
 STATES = ("active", "inactive")
 CUSTOMER_CHOICES = 2_000
+# "More than 1000 workflows match": a search counts no further (refine it instead of paging).
+SEARCH_COUNT_LIMIT = 1_000
 # Column headers of the list: (sort key, label); the sort key is also the column's id.
 COLUMNS = (
     ("name", "Name"),
@@ -73,22 +77,27 @@ def _uuid(raw: str | None) -> uuid.UUID | None:
         return None
 
 
-async def customer_choices(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
+async def customer_choices(session: AsyncSession) -> list[tuple[str, str]]:
+    """(id as text, name) of the customers, by name."""
+    bind = session.bind
+    # PostgreSQL writes the uuid's text itself (1,000 UUID objects built then printed were a
+    # visible share of the page); SQLite stores 32 hex digits, so it goes through uuid.UUID.
+    as_text = bind is not None and bind.dialect.name == "postgresql"
+    cid = sql_cast(Customer.id, Text) if as_text else Customer.id
     rows = await session.execute(
-        select(Customer.id, Customer.name).order_by(Customer.name).limit(CUSTOMER_CHOICES)
+        select(cid, Customer.name).order_by(Customer.name).limit(CUSTOMER_CHOICES)
     )
-    return [(cid, name) for cid, name in rows.all()]
+    return [(str(value), name) for value, name in rows.all()]
 
 
-def customer_options(choices: list[tuple[uuid.UUID, str]], selected: str | None) -> str:
+def customer_options(choices: list[tuple[str, str]], selected: str | None) -> str:
     """The customer filter's ``<option>`` elements as HTML (ids and names escaped here; the
     template marks the result safe). One join in Python: a Jinja loop over 1,000 customers was
     most of the list page's render time."""
     options = []
-    for cid, name in choices:
-        value = str(cid)
+    for value, name in choices:
         chosen = " selected" if value == selected else ""
-        options.append(f'<option value="{value}"{chosen}>{html.escape(name)}</option>')
+        options.append(f'<option value="{html.escape(value)}"{chosen}>{html.escape(name)}</option>')
     return "\n".join(options)
 
 
@@ -114,8 +123,16 @@ async def workflow_list(
     )
     chosen_sort = cast(WorkflowIndexSort, _choice(sort, INDEX_SORTS) or DEFAULT_SORT)
     size = _positive(page_size, 50) if _positive(page_size, 50) in PAGE_SIZES else 50
+    chosen_page = _positive(page, 1)
+    # A search's total is counted up to here (and at least to the end of this page).
+    count_limit = max(SEARCH_COUNT_LIMIT, chosen_page * size)
     listing = await list_all_workflows(
-        session, filters, sort=chosen_sort, page=_positive(page, 1), page_size=size
+        session,
+        filters,
+        sort=chosen_sort,
+        page=chosen_page,
+        page_size=size,
+        count_limit=count_limit,
     )
     # The query string the links of this page start from (sort and page links change one key).
     state_params = {
@@ -132,6 +149,8 @@ async def workflow_list(
         {
             "section": "workflows",
             "listing": listing,
+            "count_limit": count_limit,
+            "total_capped": total_is_counted(filters) and listing.total > count_limit,
             "filters": state_params,
             "sort": chosen_sort,
             "default_sort": DEFAULT_SORT,
