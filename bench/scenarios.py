@@ -116,7 +116,7 @@ async def run_sync_all(
                 print(f"  [{label}] TIMEOUT: {row[0]}/{n} customers done", flush=True)
                 break
             for p in stack.workers:
-                if not p.alive():
+                if not p.alive:
                     raise RuntimeError(f"{p.name} died:\n{p.log()[-3000:]}")
             await asyncio.sleep(0.2)
         observed = time.time() - t_pub
