@@ -22,13 +22,15 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 from sync_scheduler.settings import SchedulerSettings
 from sync_worker.settings import SyncWorkerSettings
+from zuora_sync_cli.settings import CliSettings
 
 ROOT = Path(__file__).resolve().parents[3]
-# The settings each process is built from (the launcher's includes the API's).
+# The settings each process is built from (the launcher's includes the API's; the CLI's).
 SERVICES: tuple[type[BaseSettings], ...] = (
     ApiSettings,
     SyncWorkerSettings,
     SchedulerSettings,
+    CliSettings,
     LauncherSettings,
 )
 # Values a type cannot suggest (validated formats).

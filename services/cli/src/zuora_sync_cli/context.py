@@ -10,17 +10,23 @@ from application.credentials import ZuoraCredentialsChecker
 from application.customers import CustomerPolicy
 from application.uow import SqlUnitOfWork, unit_of_work
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sync_engine import SyncSettings, WorkflowSyncEngine
+from sync_engine import WorkflowSyncEngine
 from workflow_store.crypto import SecretBox
 from workflow_store.db import create_engine, create_session_factory
 from workflow_store.settings import StoreSettings
 
+from zuora_sync_cli.settings import CliSettings
+
 
 @dataclass
 class CliContext:
-    store: StoreSettings
+    settings: CliSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+
+    @property
+    def store(self) -> StoreSettings:
+        return self.settings.store
 
     def secret_box(self) -> SecretBox:
         # Built on demand: read-only commands work without encryption keys.
@@ -44,15 +50,16 @@ class CliContext:
             self.engine,
             self.secret_box(),
             allowed_base_urls=self.store.allowed_base_urls,
-            settings=SyncSettings(),
+            settings=self.settings.sync,
+            definition_settings=self.settings.definitions,
         )
 
 
 @asynccontextmanager
 async def open_context() -> AsyncIterator[CliContext]:
-    store = StoreSettings()
-    engine = create_engine(store.database_url)
+    settings = CliSettings()
+    engine = create_engine(settings.store.database_url)
     try:
-        yield CliContext(store=store, engine=engine, sessions=create_session_factory(engine))
+        yield CliContext(settings=settings, engine=engine, sessions=create_session_factory(engine))
     finally:
         await engine.dispose()

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 from event_bus.broker import KafkaPublisher
 from event_bus.outbox import OutboxRelay
-from event_bus.settings import KafkaSettings
 from event_bus.topics import ensure_topics
 from sqlalchemy import func, select
 from workflow_store.models import OutboxMessage
@@ -50,7 +49,7 @@ async def deliver(ctx: CliContext, ids: Sequence[uuid.UUID]) -> str | None:
     returns None when they are all sent, else why not (for one line on stderr)."""
     if not ids or not await _unsent(ctx, ids):
         return None
-    settings = KafkaSettings()
+    settings = ctx.settings.kafka
     try:
         # Topics a first publish auto-creates get the broker's default partitions: ensure ours,
         # once, as the API's relay does (this also finds a broker that is down, fast).
