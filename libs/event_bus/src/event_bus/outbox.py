@@ -50,6 +50,7 @@ __all__ = [
     "enqueue",
     "parked_count",
     "pending_count",
+    "unsent_count",
 ]
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,16 @@ def _pending() -> ColumnElement[bool]:
 async def pending_count(session: AsyncSession) -> int:
     """How many outbox rows wait to be published (the outbox-backlog metric; parked rows not)."""
     stmt = select(func.count()).select_from(OutboxMessage).where(_pending())
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def unsent_count(session: AsyncSession, ids: Sequence[uuid.UUID]) -> int:
+    """How many of the rows ``ids`` are not sent yet (a writer waiting for its own messages)."""
+    stmt = (
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.sent_at.is_(None))
+    )
     return int((await session.execute(stmt)).scalar_one())
 
 

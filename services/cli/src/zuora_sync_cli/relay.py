@@ -17,10 +17,8 @@ import uuid
 from collections.abc import Sequence
 
 from event_bus.broker import KafkaPublisher
-from event_bus.outbox import OutboxRelay
+from event_bus.outbox import OutboxRelay, unsent_count
 from event_bus.topics import ensure_topics
-from sqlalchemy import func, select
-from workflow_store.models import OutboxMessage
 
 from zuora_sync_cli.context import CliContext
 
@@ -36,12 +34,7 @@ _PAUSE = 0.1
 
 async def _unsent(ctx: CliContext, ids: Sequence[uuid.UUID]) -> int:
     async with ctx.sessions() as session:
-        stmt = (
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.sent_at.is_(None))
-        )
-        return int(await session.scalar(stmt) or 0)
+        return await unsent_count(session, ids)
 
 
 async def deliver(ctx: CliContext, ids: Sequence[uuid.UUID]) -> str | None:
