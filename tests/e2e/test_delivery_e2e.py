@@ -148,7 +148,7 @@ async def test_sigterm_lets_the_in_flight_sync_finish_before_the_partition_moves
     )
 
     async def in_the_middle() -> bool:
-        return tenant.stats.list_requests >= 2
+        return bool(tenant.stats.list_requests >= 2)
 
     await wait_until(in_the_middle, timeout=60, what="the sync to be under way")
     # Which worker owns the customer's partition is the group's choice: SIGTERM the one that is

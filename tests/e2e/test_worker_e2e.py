@@ -10,7 +10,7 @@ from aiokafka.partitioner import murmur2
 from event_bus.broker import KafkaPublisher
 from event_bus.testing import consume_records, kafka_test_settings
 from sqlalchemy import func, select
-from sync_messages import SyncAllCustomers, SyncCustomerWorkflows, topics
+from sync_messages import SyncAllCustomers, SyncCustomerWorkflows, SyncReason, topics
 from workflow_store.crypto import SecretBox
 from workflow_store.customers import add_customer
 from workflow_store.models import Customer, StoredWorkflow, SyncRun
@@ -22,7 +22,7 @@ PARTITIONS = 4
 
 
 def partition_of(customer_id: uuid.UUID) -> int:
-    return (murmur2(str(customer_id).encode()) & 0x7FFFFFFF) % PARTITIONS
+    return int(murmur2(str(customer_id).encode()) & 0x7FFFFFFF) % PARTITIONS
 
 
 async def add_customers(stack: Stack, db, tenants) -> list[uuid.UUID]:
@@ -76,9 +76,13 @@ async def test_sync_all_over_two_workers_syncs_each_customer_exactly_once(
     ]
     ids = await add_customers(stack, db, tenants)
     workers = [await stack.start_worker("worker-a"), await stack.start_worker("worker-b")]
-    await publish(stack, topics.SYNC_ALL, SyncAllCustomers.for_slot("manual", "e2e-1"), None)
+    await publish(
+        stack, topics.SYNC_ALL, SyncAllCustomers.for_slot(SyncReason.MANUAL, "e2e-1"), None
+    )
     # the same fan-out delivered twice (a scheduler replica, a redelivery): no extra work
-    await publish(stack, topics.SYNC_ALL, SyncAllCustomers.for_slot("manual", "e2e-1"), None)
+    await publish(
+        stack, topics.SYNC_ALL, SyncAllCustomers.for_slot(SyncReason.MANUAL, "e2e-1"), None
+    )
 
     async def all_synced() -> bool:
         return all(s == "succeeded" for s in (await statuses(db)).values())
@@ -180,7 +184,7 @@ async def test_worker_killed_mid_sync_is_redone_by_another_worker(
     )
 
     async def in_the_middle() -> bool:
-        return tenant.stats.list_requests >= 3
+        return bool(tenant.stats.list_requests >= 3)
 
     await wait_until(in_the_middle, timeout=30, what="the sync to be half-way")
     first.kill()  # SIGKILL: no cleanup, no commit

@@ -42,7 +42,7 @@ class Store:
             self.box,
             allowed_base_urls=(self.base_url,),
             settings=SyncSettings(
-                zuora_max_retries=settings.pop("zuora_max_retries", 1),  # type: ignore[arg-type]
+                zuora_max_retries=settings.pop("zuora_max_retries", 1),
                 zuora_backoff_base_seconds=0.01,
                 zuora_backoff_cap_seconds=0.05,
                 **settings,  # type: ignore[arg-type]

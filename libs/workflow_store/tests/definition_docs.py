@@ -41,8 +41,8 @@ def link(source: int | None, target: int, linkage_type: str, version_id: int = 7
 def document(
     version_id: int = 7,
     version: str = "0.0.1",
-    tasks: list[dict[str, Any]] | None = None,
-    linkages: list[dict[str, Any]] | None = None,
+    tasks: list[Any] | None = None,  # Any: tests hand in malformed entries on purpose
+    linkages: list[Any] | None = None,
     **workflow: Any,
 ) -> dict[str, Any]:
     tasks = tasks if tasks is not None else [task(1, "Fetch"), task(2, "Mail", "Email")]

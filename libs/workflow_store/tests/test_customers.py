@@ -160,13 +160,13 @@ async def test_rotate_secrets_changes_nothing_when_a_secret_is_undecryptable(
     await _add(session, SecretBox([key_a]), "acme")
     await _add(session, SecretBox([key_b]), "globex")
     await session.commit()
-    before = dict(
+    before: dict[str, bytes] = dict(
         (await session.execute(text("SELECT name, client_secret_encrypted FROM customers"))).all()
     )
     with pytest.raises(SecretDecryptionError):
         await rotate_secrets(session, SecretBox([SecretBox.generate_key(), key_a]))
     await session.rollback()
-    after = dict(
+    after: dict[str, bytes] = dict(
         (await session.execute(text("SELECT name, client_secret_encrypted FROM customers"))).all()
     )
     assert after == before

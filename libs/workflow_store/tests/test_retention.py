@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 from sqlalchemy import func, select
@@ -113,9 +114,9 @@ async def test_prune_statements_use_indexes(postgres_url: str) -> None:
 
     await upgrade_async(postgres_url)
     engine = create_engine(postgres_url)
-    deletes: list[tuple[str, object]] = []
+    deletes: list[tuple[str, Any]] = []
 
-    def capture(conn: object, cursor: object, statement: str, params: object, *a: object) -> None:
+    def capture(conn: object, cursor: object, statement: str, params: Any, *a: object) -> None:
         if statement.lstrip().upper().startswith("DELETE"):
             deletes.append((statement, params))
 

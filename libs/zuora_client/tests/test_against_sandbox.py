@@ -64,7 +64,7 @@ async def test_rate_limit_without_retry_after_waits_for_ratelimit_reset(
 async def test_token_expiring_mid_listing_is_refreshed(zuora_sandbox, sandbox_client) -> None:
     tenant = zuora_sandbox.add_tenant("acme", workflow_count=237, seed=4)
     async with sandbox_client(tenant) as client:
-        seen = []
+        seen: list[int] = []
         async for page in client.iter_pages():
             seen.extend(w.id for w in page.workflows)
             if page.number == 2:

@@ -14,6 +14,7 @@ from zuora_client import (
     default_token_cache,
     expiry_margin,
 )
+from zuora_client._auth import TokenKey
 
 
 class Clock:
@@ -24,7 +25,7 @@ class Clock:
         return self.now
 
 
-KEY = ("https://rest.zuora.com", "cid", None)
+KEY: TokenKey = ("https://rest.zuora.com", "cid", "digest-of-secret", None)
 
 
 # ---------------------------------------------------------------- TokenCache alone
@@ -60,9 +61,10 @@ def test_token_validity_window(expires_in: float, age: float, valid: bool) -> No
 def test_cache_keys_are_separate() -> None:
     cache = TokenCache()
     cache.put(KEY, "a", 3600)
-    assert cache.get(("https://rest.zuora.com", "cid", "entity-1")) is None
-    assert cache.get(("https://rest.zuora.com", "other", None)) is None
-    assert cache.get(("https://rest.eu.zuora.com", "cid", None)) is None
+    assert cache.get(("https://rest.zuora.com", "cid", "digest-of-secret", "entity-1")) is None
+    assert cache.get(("https://rest.zuora.com", "other", "digest-of-secret", None)) is None
+    assert cache.get(("https://rest.zuora.com", "cid", "digest-of-another", None)) is None
+    assert cache.get(("https://rest.eu.zuora.com", "cid", "digest-of-secret", None)) is None
     assert cache.get(KEY) == "a"
 
 

@@ -61,7 +61,8 @@ def streaming_list(z: Any, stream: CountingStream, **headers: str) -> Any:
         if request.url.path == "/workflows":
             fake.requests.append(request)
             return httpx.Response(200, headers=headers, stream=stream)
-        return fake(request)
+        response: httpx.Response = fake(request)
+        return response
 
     return fake, handler
 
@@ -146,7 +147,8 @@ async def test_deadline_applies_per_attempt_and_is_retried(
         if request.url.path == "/workflows/1000" and drips:
             fake.requests.append(request)
             return httpx.Response(200, stream=drips.pop(0))
-        return fake(request)
+        response: httpx.Response = fake(request)
+        return response
 
     async with make_client(handler=handler, request_deadline=0.3, max_retries=2) as client:
         with pytest.raises(DeadlineExceededError):

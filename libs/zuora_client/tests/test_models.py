@@ -224,10 +224,10 @@ def _items(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
         if value is not None or draw(st.booleans()):
             item[camel_key if camel else snake] = value
     for key in ("description", "status", "timezone", "priority"):
-        value = draw(_maybe_text)
-        expected[key] = value
-        if value is not None or draw(st.booleans()):
-            item[key] = value
+        text = draw(_maybe_text)
+        expected[key] = text
+        if text is not None or draw(st.booleans()):
+            item[key] = text
     interval = draw(st.sampled_from([None, "", "0 2 * * *", "*/5 * * * *"]))
     item["interval"] = interval
     expected["interval"] = interval or None

@@ -126,7 +126,12 @@ def test_policy_rejects_negative_settings() -> None:
     ],
 )
 async def test_which_statuses_are_retried(
-    z: Any, make_client: Any, sleeps: list[float], status: int, retried: bool, error: type
+    z: Any,
+    make_client: Any,
+    sleeps: list[float],
+    status: int,
+    retried: bool,
+    error: type[ZuoraError],
 ) -> None:
     fake = z.FakeZuora(workflows=3)
     fake.faults = [z.json_response(status, {"message": "boom"})] * 10
@@ -280,7 +285,7 @@ async def test_token_endpoint_is_retried_on_429_and_5xx(z: Any, make_client: Any
     ],
 )
 async def test_token_endpoint_refusals_are_not_retried(
-    z: Any, make_client: Any, status: int, error: type
+    z: Any, make_client: Any, status: int, error: type[ZuoraError]
 ) -> None:
     fake = z.FakeZuora(workflows=1)
     fake.token_faults = [z.json_response(status, {"error": "invalid_client"})] * 10

@@ -8,7 +8,7 @@ import pytest
 from zuora_sandbox import SandboxState
 
 if TYPE_CHECKING:
-    from conftest import Api
+    from .conftest import Api
 
 
 async def test_tenant_crud(api: Api, state: SandboxState) -> None:

@@ -11,7 +11,7 @@ import pytest
 from zuora_sandbox import SandboxState
 
 if TYPE_CHECKING:
-    from conftest import Api, FakeClock
+    from .conftest import Api, FakeClock
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 WWW_AUTH = "Basic realm=Zuora API, ZSession realm=Zuora API, Bearer realm=Zuora API"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ import pytest
 from zuora_sandbox import SandboxState
 
 if TYPE_CHECKING:
-    from conftest import Api
+    from .conftest import Api
 
 SPEC_FILE = (
     Path(__file__).parents[2] / "zuora_client" / "tests" / "data" / "zuora-openapi-workflows.json"
@@ -69,7 +70,7 @@ def json_schema(node: Any) -> Any:
     return out
 
 
-def closed(schema: dict[str, Any], extra_keys: list[str] = ()) -> dict[str, Any]:
+def closed(schema: dict[str, Any], extra_keys: Sequence[str] = ()) -> dict[str, Any]:
     """Only the schema's properties (and ``extra_keys``, allowed with any value) may appear."""
     allowed = set(schema["properties"]) | set(extra_keys)
     return {**schema, "propertyNames": {"enum": sorted(allowed)}}

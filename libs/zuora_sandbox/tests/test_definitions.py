@@ -12,7 +12,7 @@ from zuora_sandbox.definition_book import UnknownVersion
 from zuora_sandbox.definitions import MAX_TASKS, edit_definition, generate_definition
 
 if TYPE_CHECKING:
-    from conftest import Api
+    from .conftest import Api
 
 
 def with_active(tenant: Any) -> list[int]:
@@ -22,7 +22,9 @@ def with_active(tenant: Any) -> list[int]:
 def test_generation_is_deterministic_and_covers_the_catalogue() -> None:
     assert generate_definition("1:10", 11) == generate_definition("1:10", 11)
     assert generate_definition("1:10", 11) != generate_definition("1:10", 12)
-    counts, action_types, linkage_types = [], collections.Counter(), collections.Counter()
+    counts: list[int] = []
+    action_types: collections.Counter[str] = collections.Counter()
+    linkage_types: collections.Counter[str] = collections.Counter()
     merges = cycles = orphans = 0
     for version_id in range(1000, 1400):
         tasks, linkages = generate_definition(f"7:{version_id}", version_id)

@@ -9,7 +9,7 @@ import pytest
 from zuora_sandbox import Faults, SandboxState
 
 if TYPE_CHECKING:
-    from conftest import Api
+    from .conftest import Api
 
 
 async def statuses(api: Api, token: str, n: int) -> list[int]:

@@ -4,7 +4,7 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
-from sync_messages import SyncAllCustomers
+from sync_messages import SyncAllCustomers, SyncReason
 from sync_scheduler import SyncAllEmitter
 
 SLOT_TIME = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
@@ -49,10 +49,10 @@ def _emitter(publish: FlakyPublish, clock: FakeClock, grace: float = 60) -> Sync
 
 async def test_publishes_at_once_when_kafka_is_up() -> None:
     publish, clock = FlakyPublish(0), FakeClock()
-    assert await _emitter(publish, clock).emit("nightly", SLOT_TIME)
+    assert await _emitter(publish, clock).emit(SyncReason.NIGHTLY, SLOT_TIME)
     assert clock.sleeps == []
     (message,) = publish.sent
-    assert message == SyncAllCustomers.for_slot("nightly", "2026-11-29T02:00Z").model_copy(
+    assert message == SyncAllCustomers.for_slot(SyncReason.NIGHTLY, "2026-11-29T02:00Z").model_copy(
         update={"occurred_at": message.occurred_at, "requested_at": message.requested_at}
     )
 
@@ -60,7 +60,7 @@ async def test_publishes_at_once_when_kafka_is_up() -> None:
 async def test_retries_with_backoff_within_grace(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     publish, clock = FlakyPublish(5), FakeClock()
-    assert await _emitter(publish, clock).emit("hourly", SLOT_TIME)
+    assert await _emitter(publish, clock).emit(SyncReason.HOURLY, SLOT_TIME)
     assert publish.attempts == 6
     assert clock.sleeps == [1, 2, 4, 8, 8]
     assert len(publish.sent) == 1
@@ -73,7 +73,7 @@ async def test_retries_with_backoff_within_grace(caplog: pytest.LogCaptureFixtur
 async def test_gives_up_after_grace_with_an_error(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     publish, clock = FlakyPublish(1000), FakeClock()
-    assert not await _emitter(publish, clock, grace=20).emit("nightly", SLOT_TIME)
+    assert not await _emitter(publish, clock, grace=20).emit(SyncReason.NIGHTLY, SLOT_TIME)
     assert clock.sleeps == [1, 2, 4, 8, 5]  # the last wait is cut to the grace period
     assert clock.now == 20
     assert publish.attempts == 6

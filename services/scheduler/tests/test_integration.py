@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from event_bus import KafkaPublisher, KafkaSettings, ensure_topics
 from event_bus.testing import consume_records
-from sync_messages import SyncAllCustomers
+from sync_messages import SyncAllCustomers, SyncReason
 from sync_messages.topics import SYNC_ALL
 from sync_scheduler import SchedulerSettings, SyncAllEmitter
 from sync_scheduler.app import build_scheduler
@@ -27,7 +27,7 @@ async def test_two_replicas_same_slot_publish_the_same_id(kafka_settings: KafkaS
     publishers = [KafkaPublisher(kafka_settings, component=f"scheduler-{i}") for i in range(2)]
     try:
         emitters = [SyncAllEmitter(kafka_publish(p)) for p in publishers]
-        results = await asyncio.gather(*(e.emit("nightly", SLOT_TIME) for e in emitters))
+        results = await asyncio.gather(*(e.emit(SyncReason.NIGHTLY, SLOT_TIME) for e in emitters))
     finally:
         for publisher in publishers:
             await publisher.close()
@@ -38,7 +38,7 @@ async def test_two_replicas_same_slot_publish_the_same_id(kafka_settings: KafkaS
     assert (
         messages[0].id
         == messages[1].id
-        == SyncAllCustomers.for_slot("nightly", "2026-11-29T02:00Z").id
+        == SyncAllCustomers.for_slot(SyncReason.NIGHTLY, "2026-11-29T02:00Z").id
     )
     # Keyed by the id: both copies land in one partition, so one consumer dedupes them in order.
     assert records[0].partition == records[1].partition

@@ -13,7 +13,7 @@ from event_bus.local_broker import free_port
 from event_bus.settings import KafkaSettings
 from observability.metrics import MetricsSettings, SchedulerMetrics
 from prometheus_client import CollectorRegistry
-from sync_messages import SyncAllCustomers
+from sync_messages import SyncAllCustomers, SyncReason
 from sync_scheduler import SchedulerSettings, SyncAllEmitter
 from sync_scheduler.app import fire, run
 from sync_scheduler.slots import make_trigger
@@ -32,9 +32,9 @@ async def test_fire_counts_published_and_given_up_commands() -> None:
     metrics = SchedulerMetrics(CollectorRegistry())
     trigger = make_trigger("0 * * * *", "UTC")
     now = datetime(2026, 11, 29, 14, 0, 5, tzinfo=UTC)
-    assert await fire(SyncAllEmitter(publish), "hourly", trigger, now=now, metrics=metrics)
+    assert await fire(SyncAllEmitter(publish), SyncReason.HOURLY, trigger, now=now, metrics=metrics)
     failing = SyncAllEmitter(unreachable, grace_seconds=0, sleep=no_sleep)
-    assert not await fire(failing, "nightly", trigger, now=now, metrics=metrics)
+    assert not await fire(failing, SyncReason.NIGHTLY, trigger, now=now, metrics=metrics)
     r = metrics.registry
     published = {"reason": "hourly", "result": "published"}
     assert r.get_sample_value("zws_sync_all_emitted_total", published) == 1

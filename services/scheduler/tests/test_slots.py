@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sync_messages import SyncAllCustomers
+from sync_messages import SyncAllCustomers, SyncReason
 from sync_scheduler import SchedulerSettings, SyncAllEmitter, next_fire_times, slot_for
 from sync_scheduler.app import fire
 from sync_scheduler.slots import make_trigger, previous_fire_time
@@ -24,11 +24,11 @@ def test_slot_is_utc_minute_precision() -> None:
 
 def test_same_slot_same_id_and_reasons_differ() -> None:
     at = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
-    a = SyncAllEmitter.message_for("nightly", at)
-    b = SyncAllEmitter.message_for("nightly", at.astimezone(ZoneInfo("America/New_York")))
-    hourly = SyncAllEmitter.message_for("hourly", at)
-    later = SyncAllEmitter.message_for("nightly", datetime(2026, 11, 30, 2, 0, tzinfo=UTC))
-    assert a.id == b.id == SyncAllCustomers.for_slot("nightly", "2026-11-29T02:00Z").id
+    a = SyncAllEmitter.message_for(SyncReason.NIGHTLY, at)
+    b = SyncAllEmitter.message_for(SyncReason.NIGHTLY, at.astimezone(ZoneInfo("America/New_York")))
+    hourly = SyncAllEmitter.message_for(SyncReason.HOURLY, at)
+    later = SyncAllEmitter.message_for(SyncReason.NIGHTLY, datetime(2026, 11, 30, 2, 0, tzinfo=UTC))
+    assert a.id == b.id == SyncAllCustomers.for_slot(SyncReason.NIGHTLY, "2026-11-29T02:00Z").id
     assert (a.reason, a.slot) == ("nightly", "2026-11-29T02:00Z")
     assert len({a.id, hourly.id, later.id}) == 3
 
@@ -61,8 +61,8 @@ async def test_fire_uses_the_scheduled_time_not_now() -> None:
     emitter = SyncAllEmitter(publish)
     trigger = make_trigger("0 * * * *", "UTC")
     late = datetime(2026, 11, 29, 14, 3, 27, tzinfo=UTC)  # the job started 3 min late
-    assert await fire(emitter, "hourly", trigger, now=late)
-    assert await fire(emitter, "hourly", trigger, now=late.replace(minute=0, second=0))
+    assert await fire(emitter, SyncReason.HOURLY, trigger, now=late)
+    assert await fire(emitter, SyncReason.HOURLY, trigger, now=late.replace(minute=0, second=0))
     assert [m.slot for m in sent] == ["2026-11-29T14:00Z", "2026-11-29T14:00Z"]
     assert sent[0].id == sent[1].id
 

@@ -15,10 +15,12 @@ from sync_messages import (
     CustomerCreated,
     CustomerDeleted,
     CustomerUpdated,
+    Message,
     RetrySync,
     SyncAllCustomers,
     SyncCustomerWorkflows,
     SyncDeadLettered,
+    SyncReason,
     WorkflowDefinitionChanged,
     WorkflowsChanged,
     WorkflowSyncCompleted,
@@ -120,8 +122,11 @@ class Harness:
             clock=lambda: NOW,
         )
 
-    def on(self, topic: str) -> list[BaseModel]:
-        return [m for t, m, _ in self.published if t == topic]
+    def on(self, topic: str) -> list[Message]:
+        found = [m for t, m, _ in self.published if t == topic]
+        messages = [m for m in found if isinstance(m, Message)]
+        assert messages == found, "the handler published something that is not a message contract"
+        return messages
 
 
 OK = (RunStatus.SUCCEEDED, None, ChangedIds(created=[1, 2]))
@@ -138,7 +143,7 @@ async def test_success_publishes_completed_and_changed_then_records_the_message(
     cmd = command()
     await h.handler.on_command(cmd)
     events = h.on(topics.SYNC_EVENTS)
-    assert [type(e) for e in events] == [WorkflowSyncCompleted, WorkflowsChanged]
+    assert tuple(type(e) for e in events) == (WorkflowSyncCompleted, WorkflowsChanged)
     assert all(key == str(cmd.customer_id) for _, _, key in h.published)
     assert h.requests[0].command_id == cmd.id and h.requests[0].attempt == 1
     assert ("sync-worker.commands", cmd.id) in h.ledger.done
@@ -210,14 +215,14 @@ async def test_permanent_failure_is_dead_lettered_at_once() -> None:
 async def test_fan_out_is_deterministic_and_deduplicated() -> None:
     customers = [uuid.uuid4() for _ in range(5)]
     h = Harness([], customers)
-    request = SyncAllCustomers.for_slot("hourly", "2026-11-29T02:00Z")
+    request = SyncAllCustomers.for_slot(SyncReason.HOURLY, "2026-11-29T02:00Z")
     await h.handler.on_sync_all(request)
     first = [m.id for m in h.on(topics.SYNC_COMMANDS)]
     assert len(first) == 5 and len(set(first)) == 5
     await h.handler.on_sync_all(request)  # redelivered: nothing more
     assert len(h.on(topics.SYNC_COMMANDS)) == 5
     h2 = Harness([], customers)  # another worker replaying the same fan-out: same ids
-    await h2.handler.on_sync_all(SyncAllCustomers.for_slot("hourly", "2026-11-29T02:00Z"))
+    await h2.handler.on_sync_all(SyncAllCustomers.for_slot(SyncReason.HOURLY, "2026-11-29T02:00Z"))
     assert [m.id for m in h2.on(topics.SYNC_COMMANDS)] == first
 
 
@@ -286,7 +291,8 @@ async def test_busy_customer_is_put_back_without_spending_an_attempt() -> None:
     await h.handler.on_retry(second.model_copy(update={"not_before": NOW}))
     assert [r.attempt for r in h.requests] == [1, 1, 1]
     assert h.on(topics.SYNC_DLQ) == []
-    assert [type(m) for m in h.on(topics.SYNC_EVENTS)] == [WorkflowSyncCompleted, WorkflowsChanged]
+    events = h.on(topics.SYNC_EVENTS)
+    assert tuple(type(m) for m in events) == (WorkflowSyncCompleted, WorkflowsChanged)
     assert h.ledger.retry_scheduled == []
 
 

@@ -192,7 +192,7 @@ async def test_handler_counts_retries_and_dead_letters() -> None:
     handler = SyncCommandHandler(
         sync_customer=sync_customer,
         active_customer_ids=no_customers,
-        ledger=_Ledger(),  # type: ignore[arg-type]
+        ledger=_Ledger(),
         publish=publish,
         settings=WorkerSettings(max_attempts=3),
         metrics=metrics,
@@ -287,7 +287,7 @@ async def test_a_malformed_message_is_still_skipped_with_the_documented_body(
     runtime._handler = SyncCommandHandler(  # what start() would set, with fakes
         sync_customer=never,
         active_customer_ids=never,
-        ledger=_Ledger(),  # type: ignore[arg-type]
+        ledger=_Ledger(),
         publish=never,
         settings=WorkerSettings(),
     )

@@ -107,7 +107,7 @@ async def test_a_failed_publish_is_redone_from_the_records_without_syncing_again
             sync_customer=sync_customer,
             active_customer_ids=no_customers,
             ledger=ProcessedLedger(sessions, publish_raw),
-            publish=never,  # type: ignore[arg-type]
+            publish=never,
             settings=WorkerSettings(max_attempts=3, retry_backoff_seconds=60),
         )
 

@@ -12,7 +12,7 @@ import re
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Union, cast, get_args, get_origin
 
 import annotated_types
 import pytest
@@ -79,11 +79,11 @@ def _bounds(field: Any) -> tuple[float, float]:
     low, high = float("-inf"), float("inf")
     for meta in field.metadata:
         if isinstance(meta, annotated_types.Ge):
-            low = float(meta.ge)
+            low = float(cast(float, meta.ge))
         if isinstance(meta, annotated_types.Gt):
-            low = float(meta.gt) + 1e-9
+            low = float(cast(float, meta.gt)) + 1e-9
         if isinstance(meta, annotated_types.Le):
-            high = float(meta.le)
+            high = float(cast(float, meta.le))
     return low, high
 
 

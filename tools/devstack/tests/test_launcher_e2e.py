@@ -159,8 +159,11 @@ def test_up_sync_add_customer_interrupt_and_rerun(launch: Callable[[], Launcher]
         ids = _customers(client)
         assert set(DEMO) <= set(ids)
         for name, count in DEMO.items():
-            cid = ids[name]
-            _wait(name, lambda c=cid, n=count: _workflow_total(client, c) == n, 30, first.proc)
+
+            def synced(cid: str = ids[name], expected: int = count) -> bool:
+                return _workflow_total(client, cid) == expected
+
+            _wait(name, synced, 30, first.proc)
 
         sandbox = state["sandbox_url"]
         tenant = httpx.post(

@@ -23,7 +23,6 @@ from sync_messages.messages import (
     WorkflowSyncFailed,
     customer_event_adapter,
     deterministic_id,
-    sync_event_adapter,
 )
 from sync_messages.vocabulary import CredentialStatus, FailureKind, RunStatus, SyncReason
 
@@ -53,7 +52,6 @@ __all__ = [
     "WorkflowsChanged",
     "customer_event_adapter",
     "deterministic_id",
-    "sync_event_adapter",
     "topics",
     "vocabulary",
 ]

@@ -265,4 +265,3 @@ SyncEvent = Annotated[
     WorkflowSyncCompleted | WorkflowSyncFailed | WorkflowsChanged | WorkflowDefinitionChanged,
     Field(discriminator="type"),
 ]
-sync_event_adapter: TypeAdapter[SyncEvent] = TypeAdapter(SyncEvent)

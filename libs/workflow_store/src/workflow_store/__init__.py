@@ -5,7 +5,7 @@ Models, Alembic migrations (``workflow_store.migrate``), secret encryption
 """
 
 from .crypto import SecretBox
-from .db import create_engine, create_session_factory, dialect_name
+from .db import create_engine, create_session_factory
 from .errors import (
     ConfigurationError,
     CustomerExistsError,
@@ -41,5 +41,4 @@ __all__ = [
     "SyncRun",
     "create_engine",
     "create_session_factory",
-    "dialect_name",
 ]

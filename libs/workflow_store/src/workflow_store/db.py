@@ -15,7 +15,6 @@ from sqlalchemy.pool import ConnectionPoolEntry
 __all__ = [
     "create_engine",
     "create_session_factory",
-    "dialect_name",
     "ensure_sqlite_directory",
     "normalize_url",
     "redact_url",
@@ -97,8 +96,3 @@ def create_engine(url: str | URL, **kw: Any) -> AsyncEngine:
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Session factory for ``engine``; objects stay usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-def dialect_name(engine: AsyncEngine) -> str:
-    """``"postgresql"`` or ``"sqlite"`` (the engine's dialect name)."""
-    return engine.dialect.name

@@ -9,6 +9,8 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 
+from ._retry import RETRYABLE_STATUSES
+
 MAX_MESSAGE_CHARS = 200
 MAX_BODY_CHARS = 2000
 REQUEST_ID_HEADER = "Zuora-Request-Id"
@@ -238,7 +240,7 @@ def error_from_response(
         cls = RateLimitError
     elif 500 <= status <= 599:
         cls = ServerError
-        kwargs["retryable"] = status in (500, 502, 503, 504)
+        kwargs["retryable"] = status in RETRYABLE_STATUSES  # 501, 505...: retrying cannot help
     elif status == 403:
         cls = PermissionDeniedError
     elif token_endpoint or status == 401:

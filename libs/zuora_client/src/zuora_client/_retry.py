@@ -20,10 +20,6 @@ MAX_RETRY_AFTER_SECONDS = 86_400.0
 _NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)")
 
 
-def is_retryable_status(status: int) -> bool:
-    return status in RETRYABLE_STATUSES
-
-
 def is_retryable_exception(exc: BaseException) -> bool:
     """Timeouts and connection-level failures; not protocol misuse such as a bad URL."""
     return isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError)
