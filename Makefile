@@ -45,10 +45,14 @@ UI_PYTEST = $(PYTEST) tests/ui -p no:asyncio -W "ignore:Unknown config option:py
 test-ui: install
 	$(UI_PYTEST) $(UI_PYTEST_ARGS)
 
+## mypy covers the tests and their fakes too (relaxations for test modules: pyproject.toml);
+## lint-imports checks the layering contracts ([tool.importlinter] in pyproject.toml).
+MYPY_PATHS = libs/*/src services/*/src tools/*/src libs/*/tests services/*/tests tools/*/tests tests conftest.py
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy libs/*/src services/*/src tools/*/src
+	$(UV) run --frozen mypy $(MYPY_PATHS)
+	$(UV) run --frozen lint-imports
 
 fmt: install
 	$(UV) run --frozen ruff format .

@@ -255,7 +255,8 @@ async def test_remove_by_name_or_id_announces_the_deletion(
     uow: FakeUnitOfWork, policy: CustomerPolicy, by: str
 ) -> None:
     cid = await _added(uow, policy)
-    ref: str | uuid.UUID = {"name": "Acme", "id": cid, "id-text": str(cid)}[by]
+    refs: dict[str, str | uuid.UUID] = {"name": "Acme", "id": cid, "id-text": str(cid)}
+    ref = refs[by]
     removed = await customers.remove_customer(uow, ref)
     assert removed.id == cid and uow.customers.rows == {}
     [event] = uow.published

@@ -11,6 +11,7 @@ from application.errors import CustomerNameTaken, NotFound
 from application.uow import SqlUnitOfWork, unit_of_work
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sync_messages import SyncReason
 from workflow_store.crypto import SecretBox
 from workflow_store.db import create_engine, create_session_factory
 from workflow_store.migrate import upgrade_async
@@ -61,7 +62,7 @@ async def test_each_change_commits_with_its_event_and_wakes_the_relay(
     async with unit_of_work(sessions, on_commit=lambda: woken.append(1)) as uow:
         added = await customers.add_customer(uow, policy, new())
         await customers.update_customer(uow, policy, added.id, CustomerChanges(name="Acme 2"))
-        queued = await sync.request_customer_sync(uow, "Acme 2", reason="cli")
+        queued = await sync.request_customer_sync(uow, "Acme 2", reason=SyncReason.CLI)
         await customers.remove_customer(uow, added.id)
         assert len(uow.committed_messages) == 4 and len(woken) == 4
     assert [kind for _, kind in await outbox(sessions)] == [

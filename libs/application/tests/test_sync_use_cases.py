@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from application import runs, sync
 from application.errors import AllowDeletesNotApplicable, InvalidInput, NotFound, RunNotReplayable
-from sync_messages import SyncAllCustomers, SyncCustomerWorkflows, topics
+from sync_messages import SyncAllCustomers, SyncCustomerWorkflows, SyncReason, topics
 from workflow_store.models import Customer, SyncRun
 
 from .fakes import FakeUnitOfWork
@@ -58,7 +58,7 @@ async def test_a_customer_sync_is_one_command_through_the_outbox(
 ) -> None:
     cid = customer(uow, "acme")
     queued = await sync.request_customer_sync(
-        uow, cid if by == "id" else "acme", force=True, allow_deletes=3, reason="cli"
+        uow, cid if by == "id" else "acme", force=True, allow_deletes=3, reason=SyncReason.CLI
     )
     [sent] = uow.published
     assert sent.topic == topics.SYNC_COMMANDS and sent.key == str(cid)
@@ -89,7 +89,7 @@ async def test_a_sync_of_an_unknown_customer_or_with_a_bad_bound_queues_nothing(
 async def test_a_sync_of_all_expects_one_command_per_active_customer(uow: FakeUnitOfWork) -> None:
     active = {customer(uow, f"c{i}") for i in range(3)}
     customer(uow, "sleeping", active=False)
-    queued = await sync.request_sync_all(uow, force=True, reason="cli", expect=True)
+    queued = await sync.request_sync_all(uow, force=True, reason=SyncReason.CLI, expect=True)
     [sent] = uow.published
     assert isinstance(sent.message, SyncAllCustomers) and sent.topic == topics.SYNC_ALL
     assert sent.key is None and sent.message.force and sent.message.reason == "cli"
