@@ -230,6 +230,6 @@ async def test_a_customer_added_with_the_cli_is_synced_with_no_api_running(
                     StoredWorkflow.customer_id == customer_id
                 )
             )
-        return count == 25
+        return bool(count == 25)
 
     await wait_until(synced, timeout=60, what="the worker to sync the CLI's customer")
