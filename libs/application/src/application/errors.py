@@ -61,8 +61,11 @@ class DefinitionHashAmbiguous(Conflict):
     """A short definition hash matches more than one stored version."""
 
 
-class InvalidInput(DomainError):
-    """An input breaks a rule (``application.rules``)."""
+class InvalidInput(DomainError, ValueError):
+    """An input breaks a rule (``application.rules``).
+
+    Also a ``ValueError``, so the API's request schemas can run the same rule functions as
+    Pydantic validators (a refusal there is a 422 with the field's location)."""
 
 
 class AllowDeletesNotApplicable(InvalidInput):

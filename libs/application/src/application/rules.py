@@ -32,6 +32,7 @@ __all__ = [
     "client_secret",
     "customer_name",
     "entity_id",
+    "unicode_text",
 ]
 
 PLAIN_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
@@ -52,6 +53,12 @@ CLIENT_SECRET_MAX = 200
 _NAME = re.compile(NAME_PATTERN)
 _TOKEN = re.compile(TOKEN_PATTERN)
 _PLAIN = re.compile(PLAIN_TEXT_PATTERN)
+
+
+def unicode_text(value: str, field: str = "value") -> str:
+    """``value`` if it can be stored as UTF-8."""
+    _encodable(value, field)
+    return value
 
 
 def _encodable(value: str, field: str) -> None:

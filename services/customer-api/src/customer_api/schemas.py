@@ -46,20 +46,11 @@ PLAIN_TEXT_PATTERN = rules.PLAIN_TEXT_PATTERN
 
 def _encodable(value: str) -> str:
     # Lone surrogates can arrive through JSON escapes; they cannot be stored as UTF-8.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
+    return rules.unicode_text(value)
 
 
-def _secret_encodable(value: SecretStr) -> SecretStr:
-    secret = value.get_secret_value()
-    _encodable(secret)
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in secret):
-        raise ValueError("must not contain control characters")
-    if secret != secret.strip():
-        raise ValueError("must not start or end with whitespace")
+def _secret_valid(value: SecretStr) -> SecretStr:
+    rules.client_secret(value.get_secret_value())  # never echoed: the rules name no value
     return value
 
 
@@ -86,7 +77,7 @@ EntityId = Annotated[
 ClientSecret = Annotated[
     SecretStr,
     Field(min_length=1, max_length=rules.CLIENT_SECRET_MAX),
-    AfterValidator(_secret_encodable),
+    AfterValidator(_secret_valid),
 ]
 SearchText = Annotated[
     str,
