@@ -331,11 +331,13 @@ def markdown(r: dict[str, Any]) -> str:
             f"{ui['renders_per_page']} renders per page (bench/ui_pages.py). Load average "
             f"before {ui['load_avg_before']}, after {ui['load_avg_after']}.",
             "",
-            "| page | p50 ms | p95 ms | max ms |",
-            "|---|---|---|---|",
+            "| page | p50 ms | p95 ms | max ms | app CPU ms p50 |",
+            "|---|---|---|---|---|",
         ]
         for path, f in ui["pages_ms"].items():
-            lines.append(f"| `{path}` | {f['p50']} | {f['p95']} | {f['max']} |")
+            lines.append(
+                f"| `{path}` | {f['p50']} | {f['p95']} | {f['max']} | {f.get('cpu_p50', '-')} |"
+            )
     sc = r.get("s6_scaling")
     if sc:
         lines += [
