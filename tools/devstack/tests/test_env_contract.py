@@ -18,6 +18,7 @@ import annotated_types
 import pytest
 from customer_api.settings import ApiSettings
 from devstack.config import DevConfig, LauncherSettings
+from observability.settings import EnvSettings
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 from sync_scheduler.settings import SchedulerSettings
@@ -26,7 +27,7 @@ from zuora_sync_cli.settings import CliSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 # The settings each process is built from (the launcher's includes the API's; the CLI's).
-SERVICES: tuple[type[BaseSettings], ...] = (
+SERVICES: tuple[type[EnvSettings], ...] = (
     ApiSettings,
     SyncWorkerSettings,
     SchedulerSettings,
@@ -67,8 +68,8 @@ def env_fields(cls: type[BaseSettings], path: tuple[str, ...] = ()) -> Iterator[
         yield variable, ((*path, name), field)
 
 
-def read_by() -> dict[str, list[tuple[type[BaseSettings], tuple[str, ...], Any]]]:
-    found: dict[str, list[tuple[type[BaseSettings], tuple[str, ...], Any]]] = {}
+def read_by() -> dict[str, list[tuple[type[EnvSettings], tuple[str, ...], Any]]]:
+    found: dict[str, list[tuple[type[EnvSettings], tuple[str, ...], Any]]] = {}
     for cls in SERVICES:
         for variable, (path, field) in env_fields(cls):
             found.setdefault(variable, []).append((cls, path, field))
@@ -140,6 +141,10 @@ def test_a_documented_variable_lands_where_it_is_read(
     assert readers, f"{variable} is read by no settings class"
     for cls, path, field in readers:
         text, expected = sample(variable, field)
+        monkeypatch.delenv(variable, raising=False)
+        # From a mapping (what the launcher does): every nested part must follow it.
+        from_mapping = cls.from_environ({variable: text})
+        assert held(from_mapping, path) == expected, ("from_environ", cls.__name__, path)
         monkeypatch.setenv(variable, text)
         assert held(cls(), path) == expected, (cls.__name__, path)
 

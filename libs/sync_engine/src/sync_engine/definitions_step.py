@@ -25,8 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from observability.settings import EnvSettings
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from workflow_store.definitions import DefinitionFingerprint, FetchedDefinition, canonical_document
 from zuora_client import Workflow
 
@@ -41,7 +42,7 @@ logger = logging.getLogger("sync_engine.definitions")
 _FAILURES_KEPT = 5
 
 
-class DefinitionSettings(BaseSettings):
+class DefinitionSettings(EnvSettings):
     """Tuning of the definitions step, from ``SYNC_DEFINITIONS_*`` variables."""
 
     model_config = SettingsConfigDict(env_prefix="SYNC_DEFINITIONS_", extra="ignore")
