@@ -14,6 +14,7 @@ from event_bus.broker import KafkaPublisher
 from event_bus.outbox import OutboxRelay
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from observability.metrics import ApiMetrics
 from workflow_store.db import create_engine, create_session_factory
 
@@ -95,6 +96,21 @@ def build_runtime(settings: ApiSettings, checker: CredentialsChecker | None = No
     )
 
 
+def operation_id(route: APIRoute) -> str:
+    """Readable OpenAPI operation ids for generated clients: the route's first tag, then its
+    function name without the tag's own words (``customers`` + ``create_customer`` ->
+    ``customers-create``; ``workflow definitions`` + ``definition_diff`` ->
+    ``workflow-definitions-diff``). FastAPI's default is ``create_customer_customers_post``.
+    Ids must stay unique: customer-api tests/test_openapi_ids.py checks."""
+    tag = str(route.tags[0]) if route.tags else ""
+    tag_words = tag.lower().split()
+    own = {w for word in tag_words for w in (word, word.removesuffix("s"))}
+    words = [w for w in route.name.lower().split("_") if w and w not in own]
+    if not words:  # the name was only the tag's words: say what the operation does
+        words = [min(route.methods).lower()]
+    return "-".join([*tag_words, *words])
+
+
 def _install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -144,6 +160,7 @@ def create_app(
         lifespan=_lifespan,
         redoc_url=None,
         responses=problem_responses(400, 500),
+        generate_unique_id_function=operation_id,
     )
     app.state.runtime = runtime
     install_problem_handlers(app)

@@ -36,7 +36,6 @@ def _ok(description: str) -> dict[int | str, dict[str, Any]]:
 
 @router.get(
     "/workflows",
-    operation_id="listAllWorkflows",
     summary="Workflows of every customer, each row naming its customer",
     response_class=Response,
     responses={**_ok("One page"), **problem_responses(422)},
@@ -58,7 +57,6 @@ async def list_workflows(
 
 @router.get(
     "/tasks",
-    operation_id="listAllTasks",
     summary="Tasks of the current workflow definitions of every customer",
     response_class=Response,
     responses={**_ok("One page"), **problem_responses(422)},

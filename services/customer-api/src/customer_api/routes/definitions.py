@@ -38,7 +38,6 @@ def _ok(description: str) -> dict[int | str, dict[str, Any]]:
 
 @router.get(
     "/definition",
-    operation_id="getWorkflowDefinition",
     summary="A workflow's current definition (tasks, linkages, version, content hash)",
     response_class=Response,
     responses={**_ok("The definition"), **problem_responses(404, 409, 422)},
@@ -51,7 +50,6 @@ async def get_definition(
 
 @router.get(
     "/definition.json",
-    operation_id="downloadWorkflowDefinition",
     summary="The current definition as Zuora exported it, as a file download",
     response_class=Response,
     responses={**_ok("The export JSON (attachment)"), **problem_responses(404, 422)},
@@ -65,7 +63,6 @@ async def download_definition(
 
 @router.get(
     "/definition/history",
-    operation_id="listWorkflowDefinitionHistory",
     summary="The stored definitions of a workflow, newest first",
     response_class=Response,
     responses={**_ok("The history"), **problem_responses(404, 422)},
@@ -78,7 +75,6 @@ async def definition_history(
 
 @router.get(
     "/definition/diff",
-    operation_id="diffWorkflowDefinitions",
     summary="Tasks added / removed / changed (field by field) and linkages added / removed "
     "between two stored definitions (default: the one before the current, and the current)",
     response_class=Response,
