@@ -107,7 +107,7 @@ def operation_id(route: APIRoute) -> str:
     own = {w for word in tag_words for w in (word, word.removesuffix("s"))}
     words = [w for w in route.name.lower().split("_") if w and w not in own]
     if not words:  # the name was only the tag's words: say what the operation does
-        words = [min(route.methods).lower()]
+        words = [min(route.methods or {"op"}).lower()]
     return "-".join([*tag_words, *words])
 
 
