@@ -29,6 +29,61 @@ PACKAGES = (
 )
 
 
+#: The result keys each section of a run (bench.run.SECTIONS) writes.
+SECTION_KEYS = {
+    "floor": ("floor",),
+    "baseline": ("baseline",),
+    "s1": ("s1_sync_all", "s2_no_change", "s3_churn"),
+    "defs": ("definitions",),
+    "reads": ("s4_created_readable", "s5_read_api", "s5_read_ceiling"),
+    "profile": ("profile",),
+    "scaling": ("s6_scaling",),
+    "ui": ("ui_pages",),
+}
+
+
+def _provenance(r: dict[str, Any]) -> dict[str, Any]:
+    m = r.get("machine", {})
+    return {
+        "date": m.get("date"),
+        "git_commit": m.get("git_commit"),
+        "load_avg_at_start": m.get("load_avg_at_start"),
+        "load_avg_at_end": r.get("load_avg_at_end"),
+    }
+
+
+def merge_sections(r: dict[str, Any], out: Path) -> dict[str, Any]:
+    """A partial run (``--only``) replaces its sections in the existing results file and keeps
+    the others; ``measured`` says which run measured each section."""
+    stem = "latest" if r.get("config", {}).get("name") == "full" else r["config"]["name"]
+    path = out / f"{stem}.json"
+    if not path.exists():
+        return r
+    old = json.loads(path.read_text())
+    measured = old.get("measured") or {
+        section: _provenance(old)
+        for section, keys in SECTION_KEYS.items()
+        if any(k in old for k in keys)
+    }
+    merged = dict(old)
+    for section in r.get("sections", []):
+        for key in SECTION_KEYS.get(section, ()):
+            merged.pop(key, None)
+            if key in r:
+                merged[key] = r[key]
+        measured[section] = _provenance(r)
+    for key in ("config", "machine", "runtime_s", "load_avg_at_end"):
+        merged[key] = r.get(key)
+    merged["notes"] = (
+        list(r.get("notes", []))
+        + [n for n in old.get("notes", []) if n.startswith("(earlier run) ")]
+        + [f"(earlier run) {n}" for n in old.get("notes", []) if not n.startswith("(earlier")]
+    )
+    merged["measured"] = measured
+    merged["sections"] = sorted(measured)
+    return merged
+
+
 def machine_info(dsn: str) -> dict[str, Any]:
     cpu = platform.processor() or ""
     try:
@@ -145,6 +200,26 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         if r.get(key):
             v = cpu_costs(r[key])["worker_cpu_ms_per_customer"]
             rows.append((label, f"<= {goal:.0f} ms", f"{v} ms", v is not None and v <= goal))
+    d = r.get("definitions")
+    if d:
+        resync = d["resync_with_definitions"]
+        rows.append(
+            (
+                "No-change re-sync with definitions: export requests",
+                "0",
+                str(resync["zuora_export_requests"]),
+                resync["zuora_export_requests"] == 0,
+            )
+        )
+        first = d["first_sync_with_definitions"]
+        rows.append(
+            (
+                "Definitions first sync: one export per workflow, none failed",
+                f"{d['sample_workflows']}",
+                f"{first['zuora_export_requests']} exports, {first['failed']} failed runs",
+                first["zuora_export_requests"] == d["sample_workflows"] and first["failed"] == 0,
+            )
+        )
     if s4:
         rows.append(("Scenario 4 p95", "<= 2 s", f"{s4['p95_s']} s", s4["p95_s"] <= 2))
     ceiling = r.get("s5_read_ceiling")
@@ -273,6 +348,7 @@ def markdown(r: dict[str, Any]) -> str:
             f"- Ours: {s1['wall_s'] if s1 else '-'} s -> speedup vs baseline "
             f"**{q.get('speedup_vs_baseline')}x**, ratio to floor **{q.get('ratio_to_floor')}**."
         )
+    lines += _definitions_markdown(r.get("definitions"))
     s4, s5 = r.get("s4_created_readable"), r.get("s5_read_api")
     if s4:
         lines += [
@@ -364,9 +440,88 @@ def markdown(r: dict[str, Any]) -> str:
             f"{prof['first_sync_s']} s, no-change re-sync {prof['no_change_resync_s']} s "
             "(pyinstrument output in bench/results/profile-*.txt).",
         ]
+    measured = r.get("measured")
+    if measured:
+        lines += ["", "## When each section was measured", ""]
+        lines += [
+            f"- {section}: {p.get('date')} (commit {p.get('git_commit')}, load avg at start "
+            f"{p.get('load_avg_at_start')}, at end {p.get('load_avg_at_end')})"
+            for section, p in sorted(measured.items())
+        ]
     if r.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _definitions_markdown(d: dict[str, Any] | None) -> list[str]:
+    if not d:
+        return []
+    if d["measured_on_all"]:
+        scope = f"all {d['customers']} customers of scenario 1 ({d['workflows']} workflows)"
+    else:
+        scope = (
+            f"{d['sample_customers']} of scenario 1's {d['customers']} customers (every "
+            f"{d['every']}th; {d['sample_workflows']} of {d['workflows']} workflows)"
+        )
+    lines = [
+        "",
+        "## Workflow definitions (issue 11)",
+        "",
+        f"Measured on {scope}: each synced from an empty database twice, listing only "
+        "(SYNC_DEFINITIONS_ENABLED=false, as scenarios 1-3 and 6) and with definitions (the "
+        "default), each first sync followed by a no-change re-sync. Scenario 1's listing "
+        "figures above are listing only.",
+        "",
+        "| run | customers | workflows | wall s | export requests | Zuora requests | worker "
+        "CPU s | worker CPU ms / 1,000 workflows | PostgreSQL CPU s | sandbox CPU s | load avg "
+        "(1 min) at end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, label in (
+        ("first_sync_listing_only", "first sync, listing only"),
+        ("first_sync_with_definitions", "first sync, with definitions"),
+        ("resync_listing_only", "no-change re-sync, listing only"),
+        ("resync_with_definitions", "no-change re-sync, with definitions"),
+    ):
+        x = d[key]
+        lines.append(
+            f"| {label} | {x['customers']} | {x['workflows']} | {x['wall_s']} | "
+            f"{x['zuora_export_requests']} | {x['zuora_requests']} | {x['worker_cpu_s_total']} | "
+            f"{x['worker_cpu_ms_per_1000_workflows']} | {x['postgres_cpu_s']} | "
+            f"{x['sandbox_cpu_s']} | {x['load_avg_1m_at_end']} |"
+        )
+    c = d["first_sync_cost"]
+    lines += [
+        "",
+        f"- Definitions' first-sync cost (with - listing only), measured: **"
+        f"{c['zuora_export_requests']} export requests, {c['wall_s']} s, "
+        f"{c['worker_cpu_s_total']} worker CPU-s** ({c['worker_cpu_s_per_1000_workflows']} "
+        f"per 1,000 workflows), PostgreSQL {c['postgres_cpu_s']} CPU-s, sandbox "
+        f"{c['sandbox_cpu_s']} CPU-s.",
+    ]
+    x = d.get("first_sync_cost_extrapolated")
+    if x:
+        lines.append(
+            f"- EXTRAPOLATED to all {d['customers']} customers ({d['workflows']} workflows, "
+            f"x{x['factor']} by workflow count; not measured): ~{x['zuora_export_requests']} "
+            f"export requests, ~{x['wall_s']} s, ~{x['worker_cpu_s_total']} worker CPU-s "
+            "(linear: exports are per workflow; run `python -m bench.run --only defs "
+            "--definitions-every 1` to measure it)."
+        )
+    a, b = d["resync_listing_only"], d["resync_with_definitions"]
+    lines.append(
+        f"- No-change re-sync: {b['zuora_export_requests']} export requests with definitions "
+        f"({a['zuora_export_requests']} listing only); {b['zuora_requests']} vs "
+        f"{a['zuora_requests']} Zuora requests, {b['wall_s']} vs {a['wall_s']} s, "
+        f"{b['worker_cpu_s_total']} vs {a['worker_cpu_s_total']} worker CPU-s."
+    )
+    stored = d.get("stored_with_definitions")
+    if stored:
+        lines.append(
+            f"- Stored: {stored['definitions']} definitions, {stored['tasks']} tasks, "
+            f"{stored['linkages']} linkages."
+        )
+    return lines
 
 
 def plot(r: dict[str, Any], path: Path = PLOT) -> Path | None:

@@ -3,6 +3,7 @@
 
     uv run python -m bench.run            # full (make bench)
     uv run python -m bench.run --smoke    # small (make bench-smoke)
+    uv run python -m bench.run --only defs --definitions-every 1   # one section, all customers
 
 Real processes on 127.0.0.1: a throw-away PostgreSQL database, the local Kafka-compatible broker,
 the Zuora sandbox (latency per request, default 20 ms), sync-worker and customer-api processes.
@@ -53,6 +54,9 @@ class Config:
     load_concurrency: int
     profile_workflows: int
     budget_s: float  # the run skips the remaining scaling points beyond this
+    # The definitions scenario syncs every k-th customer of scenario 1 (1: all of them) and
+    # extrapolates its cost to all of scenario 1's workflows (labelled so in the report).
+    definitions_every: int = 10
     scaling_workers_customers: int = 0  # customers of the worker-count series (0: scenario 1's)
     # The UI pages' server time (bench/ui_pages.py): customers, workflows, renders per page.
     ui_pages: tuple[int, int, int] = (1000, 100_000, 60)
@@ -77,6 +81,7 @@ FULL = Config(
     load_concurrency=16,
     profile_workflows=5000,
     budget_s=790.0,
+    definitions_every=10,
 )
 SMOKE = Config(
     name="smoke",
@@ -92,7 +97,14 @@ SMOKE = Config(
     profile_workflows=0,
     budget_s=75.0,
     ui_pages=(100, 10_000, 10),
+    definitions_every=8,
 )
+
+#: Sections of a run, for --only (scaling needs s1's figures).
+SECTIONS = ("floor", "baseline", "s1", "defs", "reads", "profile", "scaling", "ui")
+# The listing scenarios (1, 2, 3, 6) measure the listing path alone, comparable with the runs
+# before workflow definitions existed; the definitions scenario measures what they add.
+LISTING_ONLY = {"SYNC_DEFINITIONS_ENABLED": "false"}
 
 
 def _tenant_specs(prefix: str, counts: list[int], seed_base: int) -> list[TenantSpec]:
@@ -102,8 +114,12 @@ def _tenant_specs(prefix: str, counts: list[int], seed_base: int) -> list[Tenant
     ]
 
 
-async def run(cfg: Config, workdir: Path) -> dict[str, Any]:
+async def run(cfg: Config, workdir: Path, only: set[str] | None = None) -> dict[str, Any]:
     started = time.monotonic()
+
+    def wanted(section: str) -> bool:
+        return only is None or section in only
+
     results: dict[str, Any] = {"config": {k: v for k, v in vars(cfg).items() if k != "notes"}}
     notes = cfg.notes
     stack = Stack(
@@ -131,60 +147,46 @@ async def run(cfg: Config, workdir: Path) -> dict[str, Any]:
         creds = lambda ss: [(s.customer_id, s.client_id, s.client_secret) for s in ss]  # noqa: E731
 
         # -- floor -----------------------------------------------------------------------------
-        print("floor: bare concurrent httpx + one COPY", flush=True)
-        stack.reset_data()
-        stack.insert_customers(s1_specs)
-        results["floor"] = await run_floor(pg_dsn(stack.dbname), stack.sandbox_url, creds(s1_specs))
-        print(f"  {results['floor']}", flush=True)
+        if wanted("floor"):
+            print("floor: bare concurrent httpx + one COPY", flush=True)
+            stack.reset_data()
+            stack.insert_customers(s1_specs)
+            results["floor"] = await run_floor(
+                pg_dsn(stack.dbname), stack.sandbox_url, creds(s1_specs)
+            )
+            print(f"  {results['floor']}", flush=True)
 
         # -- baseline --------------------------------------------------------------------------
-        subset = s1_specs[:: cfg.baseline_every]
-        print(f"baseline: naive sync of {len(subset)} customers (every {cfg.baseline_every}th)")
-        stack.reset_data()
-        stack.insert_customers(subset)
-        base = await run_baseline(stack.database_url, stack.sandbox_url, creds(subset))
-        sub_wf = sum(s.workflow_count for s in subset)
-        all_wf = sum(s.workflow_count for s in s1_specs)
-        base["workflows"] = sub_wf
-        base["extrapolated_customers"] = len(s1_specs)
-        base["extrapolated_s"] = round(base["seconds"] * len(s1_specs) / len(subset), 2)
-        base["extrapolated_by_workflows_s"] = round(base["seconds"] * all_wf / max(1, sub_wf), 2)
-        results["baseline"] = base
-        print(f"  {base}", flush=True)
+        if wanted("baseline"):
+            results["baseline"] = await _baseline(cfg, stack, s1_specs, creds)
 
         # -- scenario 1, 2, 3 ------------------------------------------------------------------
-        stack.reset_data()
-        stack.insert_customers(s1_specs)
-        await stack.start_workers(cfg.workers)
-        print(f"scenario 1: sync-all of {len(s1_specs)} customers, {cfg.workers} workers")
-        s1 = await run_sync_all(stack, s1_specs, "s1")
-        results["s1_sync_all"] = s1
-        print("scenario 2: no-change re-sync")
-        results["s2_no_change"] = await run_sync_all(stack, s1_specs, "s2")
-        print("scenario 3: 1 % changed, 0.5 % added, 0.5 % deleted")
-        plan = plan_churn(s1_specs, change=0.01, add=0.005, delete=0.005)
-        churn = await apply_churn(stack, plan)
-        s3 = await run_sync_all(stack, s1_specs, "s3")
-        s3["churn"] = churn
-        s3["changes_expected"] = sum(churn.values())
-        s3["rows_equal_changes"] = (
-            s3["db_workflow_rows"]["updated"] == churn["changed"]
-            and s3["db_workflow_rows"]["inserted"] == churn["added"]
-            and s3["db_workflow_rows"]["deleted"] == churn["deleted"]
-        )
-        results["s3_churn"] = s3
-        print(f"  churn applied {churn}; rows equal changes: {s3['rows_equal_changes']}")
+        s1: dict[str, Any] | None = None
+        if wanted("s1"):
+            s1 = await _listing_scenarios(cfg, stack, s1_specs, results)
+
+        # -- definitions -----------------------------------------------------------------------
+        if wanted("defs"):
+            try:
+                results["definitions"] = await _definitions_scenario(cfg, stack, s1_specs)
+            except Exception as exc:
+                notes.append(f"definitions scenario failed: {exc!r}"[:2000])
+                print(f"  definitions scenario FAILED: {exc!r}", flush=True)
+                traceback.print_exc()
 
         # -- scenario 4, 5 ---------------------------------------------------------------------
-        try:
-            await _read_scenarios(cfg, stack, created, reader, results)
-        except Exception as exc:  # a broken scenario must not lose the others' figures
-            notes.append(f"scenario 4/5 failed: {exc!r}"[:2000])
-            print(f"  scenario 4/5 FAILED: {exc!r}", flush=True)
-        stack.stop_api()
+        if wanted("reads"):
+            if "definitions" not in results:  # scenario 4: workers as the product runs them
+                await stack.start_workers(cfg.workers)
+            try:
+                await _read_scenarios(cfg, stack, created, reader, results)
+            except Exception as exc:  # a broken scenario must not lose the others' figures
+                notes.append(f"scenario 4/5 failed: {exc!r}"[:2000])
+                print(f"  scenario 4/5 FAILED: {exc!r}", flush=True)
+            stack.stop_api()
 
         # -- profile ---------------------------------------------------------------------------
-        if cfg.profile_workflows:
+        if cfg.profile_workflows and wanted("profile"):
             print(f"profile: one customer with {cfg.profile_workflows} workflows (pyinstrument)")
             stack.reset_data()
             prof = stack.tenants["profiled"]
@@ -195,63 +197,222 @@ async def run(cfg: Config, workdir: Path) -> dict[str, Any]:
                 notes.append(f"profile failed: {exc!r}"[:1000])
             stack.reset_data()
         # -- scenario 6: scaling ---------------------------------------------------------------
-        scaling: list[dict[str, Any]] = []
-        # Cheapest first; a point is skipped when its estimate (scenario 1's time scaled by
-        # customers, / workers) would overrun the budget - the report says so.
-        per_worker_n = cfg.scaling_workers_customers or cfg.customers
-        points = sorted(
-            {(n, cfg.workers) for n in cfg.scaling_sizes}
-            | {(per_worker_n, w) for w in cfg.scaling_workers},
-            key=lambda p: (p[0] / p[1] ** 0.5, p[1]),
-        )
-        for n, w in points:
-            if (n, w) == (cfg.customers, cfg.workers):
-                scaling.append({"customers": n, "workers": w, **_point(s1)})
-                continue
-            estimate = 12 + s1["wall_s"] * n / cfg.customers * cfg.workers / min(w, 2)
-            estimate += 0.01 * sum(1 for sp in specs[:n] if sp.name not in stack.tenants)
-            left = cfg.budget_s - (time.monotonic() - started)
-            if estimate > left:
-                notes.append(
-                    f"scaling point {n} customers x {w} workers skipped: estimated "
-                    f"{estimate:.0f} s > {left:.0f} s left of the {cfg.budget_s:.0f} s budget"
-                )
-                print(f"  skipping {n} x {w}: estimate {estimate:.0f} s > {left:.0f} s left")
-                continue
-            print(f"scenario 6: {n} customers, {w} workers")
-            stack.stop_workers()
-            missing = [sp for sp in specs[:n] if sp.name not in stack.tenants]
-            if missing:
-                await stack.add_tenants(missing)
-            stack.reset_data()
-            stack.insert_customers(specs[:n])
-            await stack.start_workers(w)
-            try:
-                r = await run_sync_all(stack, specs[:n], f"scale-{n}x{w}", timeout=max(30.0, left))
-            except Exception as exc:
-                notes.append(f"scaling point {n} x {w} failed: {exc!r}"[:1000])
-                continue
-            scaling.append({"customers": n, "workers": w, **_point(r)})
-        results["s6_scaling"] = scaling
+        if wanted("scaling") and s1 is None:
+            notes.append("scaling skipped: it needs scenario 1 (--only without s1)")
+        elif wanted("scaling"):
+            assert s1 is not None
+            results["s6_scaling"] = await _scaling(cfg, stack, specs, s1, started)
         stack.stop_workers()
 
     finally:
         stack.close()
     # Last, with the stack's processes gone: the pages' server time wants a quiet machine.
-    customers, workflows, repeat = cfg.ui_pages
-    print(f"UI pages: {customers} customers, {workflows} workflows, {repeat} renders per page")
-    try:
-        results["ui_pages"] = await ui_pages.measure(
-            customers=customers, workflows=workflows, repeat=repeat
-        )
-        print(f"  {results['ui_pages']['pages_ms']}", flush=True)
-    except Exception as exc:
-        notes.append(f"UI pages failed: {exc!r}"[:1000])
-        print(f"  UI pages FAILED: {exc!r}", flush=True)
+    if wanted("ui"):
+        customers, workflows, repeat = cfg.ui_pages
+        print(f"UI pages: {customers} customers, {workflows} workflows, {repeat} renders per page")
+        try:
+            results["ui_pages"] = await ui_pages.measure(
+                customers=customers, workflows=workflows, repeat=repeat
+            )
+            print(f"  {results['ui_pages']['pages_ms']}", flush=True)
+        except Exception as exc:
+            notes.append(f"UI pages failed: {exc!r}"[:1000])
+            print(f"  UI pages FAILED: {exc!r}", flush=True)
     results["runtime_s"] = round(time.monotonic() - started, 1)
     results["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["notes"] = notes
+    results["sections"] = sorted(only) if only is not None else list(SECTIONS)
     return results
+
+
+async def _baseline(
+    cfg: Config, stack: Stack, s1_specs: list[TenantSpec], creds: Any
+) -> dict[str, Any]:
+    subset = s1_specs[:: cfg.baseline_every]
+    print(f"baseline: naive sync of {len(subset)} customers (every {cfg.baseline_every}th)")
+    stack.reset_data()
+    stack.insert_customers(subset)
+    base = await run_baseline(stack.database_url, stack.sandbox_url, creds(subset))
+    sub_wf = sum(s.workflow_count for s in subset)
+    all_wf = sum(s.workflow_count for s in s1_specs)
+    base["workflows"] = sub_wf
+    base["extrapolated_customers"] = len(s1_specs)
+    base["extrapolated_s"] = round(base["seconds"] * len(s1_specs) / len(subset), 2)
+    base["extrapolated_by_workflows_s"] = round(base["seconds"] * all_wf / max(1, sub_wf), 2)
+    print(f"  {base}", flush=True)
+    return base
+
+
+async def _listing_scenarios(
+    cfg: Config, stack: Stack, s1_specs: list[TenantSpec], results: dict[str, Any]
+) -> dict[str, Any]:
+    stack.reset_data()
+    stack.insert_customers(s1_specs)
+    await stack.start_workers(cfg.workers, **LISTING_ONLY)
+    print(
+        f"scenario 1 (listing only, definitions off): sync-all of {len(s1_specs)} customers, "
+        f"{cfg.workers} workers"
+    )
+    s1 = await run_sync_all(stack, s1_specs, "s1")
+    results["s1_sync_all"] = s1
+    print("scenario 2: no-change re-sync")
+    results["s2_no_change"] = await run_sync_all(stack, s1_specs, "s2")
+    print("scenario 3: 1 % changed, 0.5 % added, 0.5 % deleted")
+    plan = plan_churn(s1_specs, change=0.01, add=0.005, delete=0.005)
+    churn = await apply_churn(stack, plan)
+    s3 = await run_sync_all(stack, s1_specs, "s3")
+    s3["churn"] = churn
+    s3["changes_expected"] = sum(churn.values())
+    s3["rows_equal_changes"] = (
+        s3["db_workflow_rows"]["updated"] == churn["changed"]
+        and s3["db_workflow_rows"]["inserted"] == churn["added"]
+        and s3["db_workflow_rows"]["deleted"] == churn["deleted"]
+    )
+    results["s3_churn"] = s3
+    print(f"  churn applied {churn}; rows equal changes: {s3['rows_equal_changes']}")
+    return s1
+
+
+async def _scaling(
+    cfg: Config, stack: Stack, specs: list[TenantSpec], s1: dict[str, Any], started: float
+) -> list[dict[str, Any]]:
+    notes = cfg.notes
+    scaling: list[dict[str, Any]] = []
+    # Cheapest first; a point is skipped when its estimate (scenario 1's time scaled by
+    # customers, / workers) would overrun the budget - the report says so.
+    per_worker_n = cfg.scaling_workers_customers or cfg.customers
+    points = sorted(
+        {(n, cfg.workers) for n in cfg.scaling_sizes}
+        | {(per_worker_n, w) for w in cfg.scaling_workers},
+        key=lambda p: (p[0] / p[1] ** 0.5, p[1]),
+    )
+    for n, w in points:
+        if (n, w) == (cfg.customers, cfg.workers):
+            scaling.append({"customers": n, "workers": w, **_point(s1)})
+            continue
+        estimate = 12 + s1["wall_s"] * n / cfg.customers * cfg.workers / min(w, 2)
+        estimate += 0.01 * sum(1 for sp in specs[:n] if sp.name not in stack.tenants)
+        left = cfg.budget_s - (time.monotonic() - started)
+        if estimate > left:
+            notes.append(
+                f"scaling point {n} customers x {w} workers skipped: estimated "
+                f"{estimate:.0f} s > {left:.0f} s left of the {cfg.budget_s:.0f} s budget"
+            )
+            print(f"  skipping {n} x {w}: estimate {estimate:.0f} s > {left:.0f} s left")
+            continue
+        print(f"scenario 6: {n} customers, {w} workers")
+        stack.stop_workers()
+        missing = [sp for sp in specs[:n] if sp.name not in stack.tenants]
+        if missing:
+            await stack.add_tenants(missing)
+        stack.reset_data()
+        stack.insert_customers(specs[:n])
+        await stack.start_workers(w, **LISTING_ONLY)
+        try:
+            r = await run_sync_all(stack, specs[:n], f"scale-{n}x{w}", timeout=max(30.0, left))
+        except Exception as exc:
+            notes.append(f"scaling point {n} x {w} failed: {exc!r}"[:1000])
+            continue
+        scaling.append({"customers": n, "workers": w, **_point(r)})
+    return scaling
+
+
+_DEF_KEYS = (
+    "customers",
+    "customers_done",
+    "succeeded",
+    "failed",
+    "workflows",
+    "wall_s",
+    "zuora_requests",
+    "zuora_pages",
+    "zuora_export_requests",
+    "zuora_versions_requests",
+    "worker_cpu_s_total",
+    "worker_peak_rss_mb_max",
+    "postgres_cpu_s",
+    "load_avg_1m_at_end",
+)
+
+
+def _def_figures(r: dict[str, Any]) -> dict[str, Any]:
+    out = {k: r[k] for k in _DEF_KEYS}
+    out["sandbox_cpu_s"] = r["processes"].get("sandbox", {}).get("cpu_s")
+    out.update(report.cpu_costs(r))
+    return out
+
+
+async def _definitions_scenario(
+    cfg: Config, stack: Stack, s1_specs: list[TenantSpec]
+) -> dict[str, Any]:
+    """Workflow definitions (issue 11): the same customers synced twice from an empty database,
+    listing only (definitions off) and with definitions (the product's default), each first
+    sync followed by a no-change re-sync. The difference of the first syncs is what fetching
+    and storing the definitions costs; the re-syncs show what they cost once stored (no export
+    asked). Every k-th customer of scenario 1 (``definitions_every``); with k > 1 the cost is
+    extrapolated to scenario 1's workflows by workflow count, and labelled so."""
+    every = max(1, cfg.definitions_every)
+    sample = s1_specs[::every]
+    sample_wf = sum(s.workflow_count for s in sample)
+    all_wf = sum(s.workflow_count for s in s1_specs)
+    print(
+        f"definitions: {len(sample)} of {len(s1_specs)} customers (every {every}th), "
+        f"{sample_wf} workflows, listing only then with definitions"
+    )
+    runs: dict[str, dict[str, Any]] = {}
+    for mode, env in (("listing_only", LISTING_ONLY), ("with_definitions", {})):
+        stack.stop_workers()
+        stack.reset_data()
+        stack.insert_customers(sample)
+        await stack.start_workers(cfg.workers, **env)
+        first = await run_sync_all(stack, sample, f"defs-first-{mode}", timeout=1500.0)
+        resync = await run_sync_all(stack, sample, f"defs-resync-{mode}", timeout=600.0)
+        runs[f"first_sync_{mode}"] = _def_figures(first)
+        runs[f"resync_{mode}"] = _def_figures(resync)
+        with stack.connect() as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM workflow_definitions),"
+                " (SELECT count(*) FROM workflow_tasks), (SELECT count(*) FROM workflow_linkages)"
+            ).fetchone()
+        assert row is not None
+        runs[f"stored_{mode}"] = {"definitions": row[0], "tasks": row[1], "linkages": row[2]}
+    with_defs, without = runs["first_sync_with_definitions"], runs["first_sync_listing_only"]
+    cost = {
+        key: round(with_defs[key] - without[key], 2)
+        for key in (
+            "wall_s",
+            "zuora_requests",
+            "zuora_export_requests",
+            "worker_cpu_s_total",
+            "postgres_cpu_s",
+        )
+    }
+    cost["sandbox_cpu_s"] = round(
+        (with_defs["sandbox_cpu_s"] or 0) - (without["sandbox_cpu_s"] or 0), 2
+    )
+    cost["worker_cpu_s_per_1000_workflows"] = round(
+        cost["worker_cpu_s_total"] * 1000 / max(1, sample_wf), 2
+    )
+    scale = all_wf / max(1, sample_wf)
+    result: dict[str, Any] = {
+        "every": every,
+        "sample_customers": len(sample),
+        "sample_workflows": sample_wf,
+        "customers": len(s1_specs),
+        "workflows": all_wf,
+        "measured_on_all": every == 1,
+        **runs,
+        "first_sync_cost": cost,
+    }
+    if every > 1:
+        result["first_sync_cost_extrapolated"] = {
+            "factor": round(scale, 3),
+            "zuora_export_requests": round(cost["zuora_export_requests"] * scale),
+            "wall_s": round(cost["wall_s"] * scale, 1),
+            "worker_cpu_s_total": round(cost["worker_cpu_s_total"] * scale, 1),
+        }
+    print(f"  definitions' first-sync cost on the sample: {cost}", flush=True)
+    return result
 
 
 async def _read_scenarios(
@@ -320,19 +481,37 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=None, help="sandbox latency")
     parser.add_argument("--customers", type=int, default=None, help="scenario 1 size")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--only",
+        type=lambda v: {x.strip() for x in v.split(",") if x.strip()},
+        default=None,
+        help=f"comma-separated sections to run ({', '.join(SECTIONS)}); their figures replace "
+        "those sections in the existing results file, the others are kept (and say when they "
+        "were measured)",
+    )
+    parser.add_argument(
+        "--definitions-every",
+        type=int,
+        default=None,
+        help="definitions scenario on every k-th customer of scenario 1 (1: all, measured)",
+    )
     args = parser.parse_args()
+    if args.only is not None and not args.only <= set(SECTIONS):
+        parser.error(f"--only: unknown section(s) {sorted(args.only - set(SECTIONS))}")
     cfg = SMOKE if args.smoke else FULL
     if args.latency_ms is not None:
         cfg.latency_ms = args.latency_ms
     if args.customers is not None:
         cfg.customers = args.customers
         cfg.scaling_sizes = sorted({*cfg.scaling_sizes, args.customers})
+    if args.definitions_every is not None:
+        cfg.definitions_every = max(1, args.definitions_every)
     args.out.mkdir(parents=True, exist_ok=True)
     keep = os.environ.get("BENCH_KEEP_LOGS")
     workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="zws-bench-"))
     print(f"benchmark '{cfg.name}' (logs in {workdir})", flush=True)
     try:
-        results = asyncio.run(run(cfg, workdir))
+        results = asyncio.run(run(cfg, workdir, args.only))
     except Exception:
         traceback.print_exc()
         for log in sorted(workdir.glob("*.log")):
@@ -340,6 +519,8 @@ def main() -> int:
         return 1
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)  # logs are kept on failure or on request
+    if args.only is not None:
+        results = report.merge_sections(results, args.out)
     paths = report.write(results, args.out, plot_png=not args.smoke)
     print(report.markdown(results))
     print("wrote " + ", ".join(str(p) for p in paths))

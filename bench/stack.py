@@ -243,7 +243,12 @@ class Stack:
         return env
 
     async def start_workers(self, count: int, **env: str) -> list[Child]:
-        self.stop_workers()
+        if self.workers:
+            self.stop_workers()
+            # Past the session timeout (2 s), so the broker has dropped the stopped members
+            # before new ones join: joins racing their expiry were seen to hang for minutes
+            # (13 of 16 command partitions assigned, the workers never ready).
+            await asyncio.sleep(5)
         base = len(list(self.workdir.glob("worker-*.log")))
         procs = [  # all at once: most of a worker's start is its imports
             self.supervisor.start(worker_service(self.workdir, name=f"worker-{base + i}"), **env)
