@@ -453,6 +453,10 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _pg_cpu(value: float) -> str:
+    return "-" if value < 0 else str(value)
+
+
 def _definitions_markdown(d: dict[str, Any] | None) -> list[str]:
     if not d:
         return []
@@ -470,7 +474,9 @@ def _definitions_markdown(d: dict[str, Any] | None) -> list[str]:
         f"Measured on {scope}: each synced from an empty database twice, listing only "
         "(SYNC_DEFINITIONS_ENABLED=false, as scenarios 1-3 and 6) and with definitions (the "
         "default), each first sync followed by a no-change re-sync. Scenario 1's listing "
-        "figures above are listing only.",
+        "figures above are listing only. PostgreSQL CPU is that of every postgres process "
+        "on the (shared) server: indicative, and not measurable (-) when other clients' "
+        "backends exited during the run.",
         "",
         "| run | customers | workflows | wall s | export requests | Zuora requests | worker "
         "CPU s | worker CPU ms / 1,000 workflows | PostgreSQL CPU s | sandbox CPU s | load avg "
@@ -487,7 +493,7 @@ def _definitions_markdown(d: dict[str, Any] | None) -> list[str]:
         lines.append(
             f"| {label} | {x['customers']} | {x['workflows']} | {x['wall_s']} | "
             f"{x['zuora_export_requests']} | {x['zuora_requests']} | {x['worker_cpu_s_total']} | "
-            f"{x['worker_cpu_ms_per_1000_workflows']} | {x['postgres_cpu_s']} | "
+            f"{x['worker_cpu_ms_per_1000_workflows']} | {_pg_cpu(x['postgres_cpu_s'])} | "
             f"{x['sandbox_cpu_s']} | {x['load_avg_1m_at_end']} |"
         )
     c = d["first_sync_cost"]
