@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import sync_engine.definitions_step as step_module
+import sync_engine.adapters.sql as step_module
 from pyinstrument import Profiler
 from sync_engine import DefinitionSettings, SyncRequest, SyncSettings, WorkflowSyncEngine
 from workflow_store.crypto import SecretBox
@@ -46,8 +46,8 @@ async def measure(workflows: int, repeats: int, profile: Path | None = None) -> 
     out: dict[str, Any] = {"workflows": workflows}
     buckets: dict[str, float] = {}
     profile_text = ""
-    # store_definitions as the step sees it: CPU of this process while it runs (it awaits the
-    # database, so the figure includes the driver's work but not PostgreSQL's).
+    # store_definitions as the SQL adapter calls it: CPU of this process while it runs (it
+    # awaits the database: the driver's work is included, PostgreSQL's is not).
     original = getattr(step_module, "store_definitions")  # noqa: B009 - not re-exported
     setattr(step_module, "store_definitions", _timed(original, buckets, "store"))  # noqa: B010
     try:

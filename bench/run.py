@@ -361,10 +361,11 @@ async def _definitions_scenario(
     )
     runs: dict[str, dict[str, Any]] = {}
     for mode, env in (("listing_only", LISTING_ONLY), ("with_definitions", {})):
-        stack.stop_workers()
         stack.reset_data()
         stack.insert_customers(sample)
-        await stack.start_workers(cfg.workers, **env)
+        # Workers already running as wanted (scenario 1's, listing only) are kept: fewer restarts.
+        if not stack.workers or stack.worker_env != env or len(stack.workers) != cfg.workers:
+            await stack.start_workers(cfg.workers, **env)
         first = await run_sync_all(stack, sample, f"defs-first-{mode}", timeout=1500.0)
         resync = await run_sync_all(stack, sample, f"defs-resync-{mode}", timeout=600.0)
         runs[f"first_sync_{mode}"] = _def_figures(first)
