@@ -262,6 +262,13 @@ async def test_a_run_whose_lock_connection_died_does_not_commit_and_returns_an_o
     assert run_a.status is RunStatus.FAILED and run_a.error_kind is FailureKind.TRANSIENT
     assert run_a.error_message and "lost the lock" in run_a.error_message
     assert (await stored(store, cid))[target].name == "newer, written by B"
+    # A's failure is on its own run; the customer keeps the status B's success wrote.
+    async with store.sessions() as session:
+        customer = await session.get(Customer, cid)
+        run = await session.get(SyncRun, run_a.run_id)
+    assert customer is not None and run is not None
+    assert customer.last_sync_status == RunStatus.SUCCEEDED and customer.last_sync_error is None
+    assert run.status == RunStatus.FAILED and "lost the lock" in (run.error_message or "")
 
 
 # -- M1: small customers can delete their few workflows ----------------------------------------

@@ -389,6 +389,36 @@ async def test_a_run_that_lost_its_lock_writes_nothing(fakes: Fakes) -> None:
     assert fakes.store.runs(cid)[-1].status == "failed"
 
 
+async def test_a_run_that_lost_its_lock_leaves_the_new_holders_customer_status_alone(
+    fakes: Fakes,
+) -> None:
+    # The lock's connection dies mid-listing and another worker takes the lock and syncs the
+    # customer to success; the zombie's failure then lands on its own run only, never over
+    # the customer status the newer run wrote.
+    cid = tenant_of(fakes, 3)
+    await first_sync(fakes, cid)
+
+    async def connection_dies_and_another_worker_syncs() -> None:
+        fakes.lock.lose(cid)
+        fakes.zuora.before_list = None
+        fakes.clock.advance(1)
+        newer = await fakes.use_case()(now_request(fakes, cid))
+        assert newer.status is RunStatus.SUCCEEDED, newer.error_message
+        fakes.clock.advance(1)
+
+    fakes.zuora.before_list = connection_dies_and_another_worker_syncs
+    outcome = await fakes.use_case()(now_request(fakes, cid))
+
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.error_message and "lost the lock" in outcome.error_message
+    customer = fakes.store.customer(cid)
+    assert customer.last_sync_status == RunStatus.SUCCEEDED
+    assert customer.last_sync_error is None
+    zombie = fakes.store.runs(cid)[-2]
+    assert zombie.id == outcome.run_id and zombie.status == RunStatus.FAILED
+    assert zombie.error_message and "lost the lock" in zombie.error_message
+
+
 async def test_a_write_that_fails_midway_leaves_nothing_behind(fakes: Fakes) -> None:
     cid = tenant_of(fakes, 3)
     fakes.store.fail_upsert = RuntimeError("the database went away")

@@ -39,7 +39,13 @@ from typing import Any
 from sync_messages.vocabulary import CredentialStatus, SyncReason
 from zuora_client import AuthenticationError, DeadlineExceededError, ZuoraCredentials, ZuoraError
 
-from sync_engine.failures import CustomerBusyError, FailureKind, classify_failure, describe_failure
+from sync_engine.failures import (
+    CustomerBusyError,
+    CustomerLockLostError,
+    FailureKind,
+    classify_failure,
+    describe_failure,
+)
 from sync_engine.hashing import content_hash
 from sync_engine.locks import HeldLock
 from sync_engine.outcome import ChangedIds, CustomerSyncStatus, RunStatus, SyncOutcome, SyncStats
@@ -189,7 +195,7 @@ class SyncCustomer:
             )
             return await self._write(request, start, lock, listing, plan, fetched, stats)
         except Exception as exc:
-            return await self._record_failure(request, start, exc, stats)
+            return await self._record_failure(request, start, lock, exc, stats)
 
     async def _fetch(
         self, request: SyncRequest, creds: ZuoraCredentials, start: _RunStart, stats: SyncStats
@@ -373,7 +379,12 @@ class SyncCustomer:
         )
 
     async def _record_failure(
-        self, request: SyncRequest, start: _RunStart, exc: BaseException, stats: SyncStats
+        self,
+        request: SyncRequest,
+        start: _RunStart,
+        lock: HeldLock,
+        exc: BaseException,
+        stats: SyncStats,
     ) -> SyncOutcome:
         kind = classify_failure(exc)
         stats.errors += 1
@@ -392,12 +403,20 @@ class SyncCustomer:
         credentials = CredentialStatus.INVALID if isinstance(exc, AuthenticationError) else None
         try:
             async with self._store.transaction() as tx:
+                try:
+                    await tx.fence(lock)
+                    still_ours = True
+                except CustomerLockLostError:
+                    # Another run may hold the customer now and have written its status: this
+                    # run's failure goes on its own run row only, never over the newer status.
+                    still_ours = False
                 now = await tx.now()
                 await tx.runs.finish_run(start.run_id, outcome, now)
-                status = CustomerSyncStatus.after(
-                    outcome, started_at=start.started_at, now=now, credential_status=credentials
-                )
-                await tx.runs.record_customer(request.customer_id, status)
+                if still_ours:
+                    status = CustomerSyncStatus.after(
+                        outcome, started_at=start.started_at, now=now, credential_status=credentials
+                    )
+                    await tx.runs.record_customer(request.customer_id, status)
         except Exception:  # the store may be what failed; the caller still gets the outcome
             logger.warning("Could not record the failed sync run", exc_info=True)
         return outcome
