@@ -74,7 +74,7 @@ def _seed(dsn: str, customer_id: uuid.UUID, workflows: int, key: str) -> None:
 
 def page_sql(customer_id: uuid.UUID, page: int = 1) -> str:
     """The SQL the API sends for one page, from its own statement builder (literal binds)."""
-    from customer_api.handlers.workflows import page_statement
+    from application.workflow_reads import page_statement
     from sqlalchemy.dialects import postgresql
 
     stmt = page_statement(customer_id, page=page, page_size=PAGE_SIZE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from customer_api.handlers.workflows import ACTIVE_VERSION_FIELDS, SUMMARY_FIELDS
+from application.workflow_reads import ACTIVE_VERSION_FIELDS, SUMMARY_FIELDS
 from customer_api.schemas import ActiveVersion, WorkflowDetail, WorkflowSummary
 from workflow_store.models import WORKFLOW_FIELDS, WORKFLOW_RECORD_COLUMNS
 

@@ -1,6 +1,7 @@
 """`zuora-sync workflows show | export | diff`: a workflow's stored definition (from the database).
 
-The reads are ``workflow_store.definitions``, the same functions the API and the UI use.
+The reads are ``application.workflow_reads`` (show) and ``workflow_store.definitions``, the same
+functions the API and the UI use.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from application.workflow_reads import workflow_overview
 from workflow_store.customers import resolve_customer
 from workflow_store.definitions import (
     DefinitionNotFoundError,
-    definition_history,
     diff_stored_definitions,
     load_definition,
 )
-from workflow_store.models import StoredWorkflow
 
 from zuora_sync_cli.context import CliContext
 from zuora_sync_cli.errors import CliError
@@ -29,29 +28,7 @@ from zuora_sync_cli.output import print_json, print_table
 
 async def show(ctx: CliContext, args: argparse.Namespace) -> int:
     async with ctx.sessions() as session:
-        customer = await resolve_customer(session, args.customer)
-        workflow = await session.scalar(
-            select(StoredWorkflow).where(
-                StoredWorkflow.customer_id == customer.id, StoredWorkflow.zuora_id == args.zuora_id
-            )
-        )
-        if workflow is None:
-            raise CliError(f"workflow {args.zuora_id} of customer {customer.name!r} not found")
-        history = await definition_history(session, customer.id, args.zuora_id)
-    current = next((v for v in history if v.is_current), None)
-    view: dict[str, Any] = {
-        "zuora_id": workflow.zuora_id,
-        "name": workflow.name,
-        "status": workflow.status,
-        "active_version": workflow.active_version,
-        "zuora_updated_at": workflow.zuora_updated_at,
-        "definition_version": current.version if current else None,
-        "content_hash": current.content_hash if current else None,
-        "task_count": current.task_count if current else None,
-        "linkage_count": current.linkage_count if current else None,
-        "fetched_at": current.fetched_at if current else None,
-        "stored_definitions": len(history),
-    }
+        view = await workflow_overview(session, args.customer, args.zuora_id)
     if args.json:
         print_json(view)
     else:

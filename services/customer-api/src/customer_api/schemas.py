@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from application import rules
+
+# The read queries' own vocabulary, re-exported for the routes.
+from application.workflow_reads import WorkflowSort, WorkflowTrigger
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -90,10 +93,6 @@ StatusText = Annotated[
     AfterValidator(_encodable),
 ]
 
-WorkflowSort = Literal[
-    "name", "-name", "zuora_id", "-zuora_id", "zuora_updated_at", "-zuora_updated_at"
-]
-WorkflowTrigger = Literal["callout", "ondemand", "scheduled"]
 
 _INPUT = ConfigDict(extra="forbid", str_strip_whitespace=False, hide_input_in_errors=True)
 

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
+from application.workflow_reads import TRIGGER_COLUMNS
 from sqlalchemy import ColumnElement, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from workflow_store.models import Customer, StoredWorkflow
 from workflow_store.workflow_counts import is_active_workflow
-
-from customer_api.handlers.workflows import TRIGGER_COLUMNS
 
 __all__ = [
     "INDEX_SORTS",
