@@ -35,16 +35,6 @@ __all__ = [
 ]
 
 
-def _workflow_count() -> Any:
-    return (
-        select(func.count(StoredWorkflow.id))
-        .where(StoredWorkflow.customer_id == Customer.id)
-        .correlate(Customer)
-        .scalar_subquery()
-        .label("workflow_count")
-    )
-
-
 class SqlCustomerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -92,9 +82,10 @@ class SqlCustomerRepository:
         await self._session.flush()
 
     async def view(self, customer_id: uuid.UUID) -> CustomerView | None:
-        stmt = select(Customer, _workflow_count()).where(Customer.id == customer_id)
-        row = (await self._session.execute(stmt)).first()
-        return None if row is None else CustomerView.of(row[0], int(row[1]))
+        # The count is the customer row's own, recounted in every transaction that writes the
+        # customer's workflows (workflow_store.workflow_counts): no count over the workflows.
+        customer = await self._session.get(Customer, customer_id)
+        return None if customer is None else CustomerView.of(customer, customer.workflow_count)
 
     async def page(
         self, *, page: int, page_size: int, active_only: bool = False, where: Sequence[Any] = ()
@@ -105,14 +96,14 @@ class SqlCustomerRepository:
         items: list[CustomerView] = []
         if total > (page - 1) * page_size:
             stmt: Select[Any] = (
-                select(Customer, _workflow_count())
+                select(Customer)
                 .where(*conditions)
                 .order_by(Customer.name, Customer.id)
                 .offset((page - 1) * page_size)
                 .limit(page_size)
             )
-            rows = (await self._session.execute(stmt)).all()
-            items = [CustomerView.of(c, int(n)) for c, n in rows]
+            rows = (await self._session.scalars(stmt)).all()
+            items = [CustomerView.of(c, c.workflow_count) for c in rows]
         return items, total
 
 
