@@ -1,5 +1,7 @@
-"""Reading a customer's stored workflows (the CLI's listing; the API's richer reads, with
-filters, sorting and definitions, live in ``customer_api.handlers`` for now)."""
+"""Reading a customer's stored workflows (the CLI's listing; the API's paged list and detail,
+with filters and sorting, and the CLI's ``workflows show`` are ``application.workflow_reads``,
+the PostgreSQL-rendered page ``application.workflow_pages``, definitions
+``application.definitions``)."""
 
 from __future__ import annotations
 

@@ -1,30 +1,19 @@
 """Workflow definitions for the JSON API, from the database only: the current one, a download,
-the history and a diff. The reads are ``workflow_store.definitions`` (shared with the CLI and the
-UI); this module shapes them as JSON and maps the store's errors to problems."""
+the history and a diff. The reads are ``application.definitions`` (the store's reads, raising
+domain errors); this module shapes their results as JSON."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 import uuid
-from collections.abc import Awaitable
 from dataclasses import asdict
-from typing import Any, TypeVar
+from typing import Any
 
-from application.errors import DefinitionHashAmbiguous, NotFound
+from application import definitions
 from sqlalchemy.ext.asyncio import AsyncSession
 from workflow_store.definition_diff import DefinitionDiff
-from workflow_store.definitions import (
-    AmbiguousDefinitionHashError,
-    DefinitionNotFoundError,
-    DefinitionVersion,
-    StoredDefinition,
-    WorkflowNotFoundError,
-    definition_history,
-    diff_stored_definitions,
-    load_definition,
-)
-from workflow_store.errors import CustomerNotFoundError
+from workflow_store.definitions import DefinitionVersion, StoredDefinition
 
 __all__ = [
     "definition_download",
@@ -33,17 +22,6 @@ __all__ = [
     "diff_view",
     "download_file_name",
 ]
-
-T = TypeVar("T")
-
-
-async def _mapped(call: Awaitable[T]) -> T:
-    try:
-        return await call
-    except (CustomerNotFoundError, WorkflowNotFoundError, DefinitionNotFoundError) as exc:
-        raise NotFound(str(exc).capitalize()) from None
-    except AmbiguousDefinitionHashError as exc:
-        raise DefinitionHashAmbiguous(str(exc)) from None
 
 
 def _version(info: DefinitionVersion) -> dict[str, Any]:
@@ -78,7 +56,9 @@ def _definition(stored: StoredDefinition) -> dict[str, Any]:
 async def definition_view(
     session: AsyncSession, customer_id: uuid.UUID, zuora_id: int, content_hash: str | None = None
 ) -> dict[str, Any]:
-    return _definition(await _mapped(load_definition(session, customer_id, zuora_id, content_hash)))
+    return _definition(
+        await definitions.load_definition(session, customer_id, zuora_id, content_hash)
+    )
 
 
 def download_file_name(workflow_name: str, zuora_id: int, content_hash: str) -> str:
@@ -92,7 +72,7 @@ async def definition_download(
     session: AsyncSession, customer_id: uuid.UUID, zuora_id: int
 ) -> tuple[dict[str, Any], str]:
     """The export document as stored, and the file name to offer it under."""
-    stored = await _mapped(load_definition(session, customer_id, zuora_id))
+    stored = await definitions.load_definition(session, customer_id, zuora_id)
     name = download_file_name(stored.workflow_name, zuora_id, stored.info.content_hash)
     return stored.document, name
 
@@ -100,7 +80,7 @@ async def definition_download(
 async def definition_history_view(
     session: AsyncSession, customer_id: uuid.UUID, zuora_id: int
 ) -> dict[str, Any]:
-    history = await _mapped(definition_history(session, customer_id, zuora_id))
+    history = await definitions.definition_history(session, customer_id, zuora_id)
     return {"zuora_id": zuora_id, "items": [_version(v) for v in history]}
 
 
@@ -126,9 +106,7 @@ async def diff_view(
     from_hash: str | None = None,
     to_hash: str | None = None,
 ) -> dict[str, Any]:
-    before, after, diff = await _mapped(
-        diff_stored_definitions(
-            session, customer_id, zuora_id, from_hash=from_hash, to_hash=to_hash
-        )
+    before, after, diff = await definitions.definition_diff(
+        session, customer_id, zuora_id, from_hash=from_hash, to_hash=to_hash
     )
     return {"zuora_id": zuora_id, "from": _version(before), "to": _version(after), **_diff(diff)}
