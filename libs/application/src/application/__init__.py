@@ -10,8 +10,8 @@ Modules: ``customers`` (add / update / remove / check credentials / read), ``syn
 requests and replay), ``runs`` (run history and the failed list), ``workflows`` (the stored
 workflows), ``workflow_reads`` and ``workflow_pages`` (the paged workflow list, its detail and its
 PostgreSQL-rendered fast path, as queries on a session or a read pool), ``definitions`` (stored
-definitions, history, diff), ``rules`` (what fields may hold), ``views`` (the results), ``ports`` (what the use
-cases need), ``uow`` and ``credentials`` (the adapters).
+definitions, history, diff), ``rules`` (what fields may hold), ``views`` (the results),
+``ports`` (what the use cases need), ``uow`` and ``credentials`` (the adapters).
 
 A new use case goes into the module of its subject: a function ``(uow, ..., *, options)``
 that raises domain errors, returns a view, and queues messages with ``uow.publish`` inside
