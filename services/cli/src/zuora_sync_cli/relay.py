@@ -28,7 +28,11 @@ DRAIN_SECONDS = 5.0
 """How long a command tries to hand its messages to Kafka before leaving them to the API."""
 
 _PUBLISH_TIMEOUT = 3.0
-_MAX_ROUNDS = 50
+# A round publishes its batch one row at a time, each up to _PUBLISH_TIMEOUT: a small batch keeps
+# a round (and so the drain) near DRAIN_SECONDS when Kafka stalls, and lets the claim outlive it.
+_BATCH = 10
+_CLAIM_TTL = _PUBLISH_TIMEOUT * (_BATCH + 1)
+_MAX_ROUNDS = 500
 _PAUSE = 0.1
 
 
@@ -50,12 +54,14 @@ async def deliver(ctx: CliContext, ids: Sequence[uuid.UUID]) -> str | None:
     except Exception as exc:
         return f"Kafka at {settings.bootstrap_servers} not reachable ({type(exc).__name__})"
     publisher = KafkaPublisher(settings, component="cli", publish_timeout=_PUBLISH_TIMEOUT)
-    # A short claim: rows this process claimed and could not send go back to the API's relay
-    # within seconds, not after the default two minutes.
+    # A claim longer than the slowest round (else the API's relay publishes rows this one is
+    # still on), yet short: rows of a killed command go back to the API's relay within seconds,
+    # not after the default two minutes (rows that fail are released at once anyway).
     relay = OutboxRelay(
         ctx.sessions,
         publisher,
-        claim_ttl=_PUBLISH_TIMEOUT * 3,
+        batch_size=_BATCH,
+        claim_ttl=_CLAIM_TTL,
         relay_id=f"cli-{uuid.uuid4().hex[:12]}",
     )
     deadline = time.monotonic() + DRAIN_SECONDS
