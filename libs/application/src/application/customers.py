@@ -11,7 +11,7 @@ import enum
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sync_messages import CustomerCreated, CustomerDeleted, CustomerUpdated, topics
@@ -186,7 +186,7 @@ async def add_customer(uow: UnitOfWork, policy: CustomerPolicy, new: NewCustomer
 @dataclass
 class _Plan:
     changes: dict[str, Any]
-    new_secret: str | None
+    new_secret: str | None = field(repr=False)  # a secret never reaches a log line or a traceback
     credentials_changed: bool
     seen: tuple[Any, ...]  # the fields the plan (and the credential check) was made from
 
