@@ -19,11 +19,14 @@ install:
 ##   integration  real PostgreSQL / database files / the sandbox over HTTP / the local broker
 ##   e2e          real processes (tests/e2e and tests marked e2e) + the browser tests (tests/ui)
 ## unit and integration run on pytest-xdist workers (each test makes its own database and picks
-## free ports); e2e stays serial (whole stacks of processes per test). pytest exits 5 when a level
-## collects nothing; make propagates that as a failure.
+## free ports); e2e runs on 2 (whole stacks of processes per test, each picking free ports and its
+## own database; they spend most of their time waiting on the processes they drive, so two at once
+## keep the CI run under 20 minutes). pytest exits 5 when a level collects nothing; make
+## propagates that as a failure.
 PYTEST = $(UV) run --frozen pytest
 UNIT_WORKERS ?= auto
 INTEGRATION_WORKERS ?= 4
+E2E_WORKERS ?= 2
 XDIST = --dist worksteal -n
 
 test: test-unit test-integration test-e2e
@@ -35,7 +38,7 @@ test-integration: install
 	$(PYTEST) -m "integration and not e2e" $(XDIST) $(INTEGRATION_WORKERS) $(PYTEST_ARGS)
 
 test-e2e: install
-	$(PYTEST) -m e2e $(PYTEST_ARGS)
+	$(PYTEST) -m e2e $(XDIST) $(E2E_WORKERS) $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-ui
 
 ## Browser tests of the web UI (tests/ui): Playwright driving Debian's Chromium against real
