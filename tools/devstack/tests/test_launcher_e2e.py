@@ -152,8 +152,9 @@ def test_up_sync_add_customer_interrupt_and_rerun(launch: Callable[[], Launcher]
     first = launch()
     state = _wait("the ready state", first.ready_state, 90, first.proc)
     assert state["api_url"] == f"http://127.0.0.1:{first.api_port}"
+    # The banner is printed just after the state file says ready: wait for it, do not race it.
+    _wait("the banner", lambda: "Zuora Workflow Sync is ready" in first.log(), 30, first.proc)
     assert "[api] " in first.log() and "[worker] " in first.log()
-    assert "Zuora Workflow Sync is ready" in first.log()
     headers = {"Authorization": f"Bearer {state['api_key']}"}
     with httpx.Client(base_url=state["api_url"], headers=headers, timeout=10) as client:
         ids = _customers(client)
