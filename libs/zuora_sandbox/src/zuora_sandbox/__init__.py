@@ -4,7 +4,7 @@ See the package README for the admin API and the fault knobs. Never expose a san
 loopback: its ``/_sandbox`` admin API has no authentication.
 """
 
-from .app import create_app
+from .app import create_app, create_fast_app
 from .definition_book import DefinitionBook, EndpointFaults
 from .definitions import EditSummary
 from .demo import DEMO_TENANTS, DemoTenant, add_demo_tenants
@@ -26,6 +26,7 @@ __all__ = [
     "Tenant",
     "add_demo_tenants",
     "create_app",
+    "create_fast_app",
     "generate_workflows",
     "run_sandbox",
 ]

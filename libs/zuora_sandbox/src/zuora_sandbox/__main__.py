@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed-value", type=int, default=0, help="seed of generated tenants")
     parser.add_argument("--latency-ms", type=float, default=0, help="delay added to API calls")
     parser.add_argument("--base-url", default=None, help="base URL used in next_page links")
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="benchmark mode: list pages and token answers from pre-rendered bytes (same bytes), "
+        "on httptools + uvloop when installed",
+    )
     parser.add_argument("--log-level", default="warning")
     return parser
 
@@ -76,12 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:
-        server = SandboxServer(state, host=args.host, port=args.port, log_level=args.log_level)
+        server = SandboxServer(
+            state, host=args.host, port=args.port, log_level=args.log_level, fast=args.fast
+        )
     except OSError as exc:
         sys.stderr.write(f"zuora-sandbox: cannot bind {args.host}:{args.port}: {exc}\n")
         return 1
     server.start()
-    out.write(f"zuora-sandbox listening on {server.base_url}\n")
+    mode = f" (fast mode: http={server.http}, loop={server.loop})" if args.fast else ""
+    out.write(f"zuora-sandbox listening on {server.base_url}{mode}\n")
     for tenant in demo:
         out.write(
             f"  demo tenant {tenant.name}: client_id={tenant.client_id} "

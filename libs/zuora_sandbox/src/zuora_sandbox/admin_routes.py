@@ -24,6 +24,14 @@ from .kit import (
 from .problems import Problem
 
 WORKFLOW = TENANT_PATH + "/workflows/{wf_id:int}"
+_REQUEST_COUNTERS = (
+    "token_requests",
+    "list_requests",
+    "get_requests",
+    "export_requests",
+    "versions_requests",
+)
+_COUNTERS = (*_REQUEST_COUNTERS, "injected_errors")
 _TENANT_FIELDS = {"name", "workflow_count", "seed", "client_id", "client_secret", "entity_ids"}
 
 
@@ -33,6 +41,63 @@ def admin_routes(kit: ZuoraKit) -> list[Route]:
 
     async def health(request: Request) -> Response:
         return admin({"status": "ok", "tenants": len(state.tenants)})
+
+    async def sandbox_stats(request: Request) -> Response:
+        """Every tenant's counters summed, and the fast path's (``null`` in normal mode)."""
+        totals = dict.fromkeys(_COUNTERS, 0)
+        for tenant in list(state.tenants.values()):
+            stats = tenant.stats
+            for key in _COUNTERS:
+                totals[key] += getattr(stats, key)
+        totals["requests"] = sum(totals[k] for k in _REQUEST_COUNTERS)
+        fast = state.fast_stats.to_dict() if state.fast_stats is not None else None
+        return admin({"tenants": len(state.tenants), **totals, "fast": fast})
+
+    async def warm(request: Request) -> Response:
+        """Generate the tenants' workflows and render their list pages now (``names``: these
+        tenants, default all; ``page_length``: default 50), so that a benchmark measures the
+        serving, not the lazy generation. In fast mode the pages are cached as bytes, with the
+        ``next_page`` base of this request (the same host as the clients'), and the per-item
+        JSON is dropped (the pages hold it)."""
+        data = await json_body(request)
+        reject_unknown(data, {"names", "page_length"})
+        page_length = int_field(data, "page_length", 50, maximum=50) or 50
+        names = data.get("names")
+        if names is not None and (
+            not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+        ):
+            raise Problem(422, "Invalid field", "names must be a list of strings")
+        tenants = [state.tenants[n] for n in names if n in state.tenants] if names else None
+        fast = state.fast_path
+        base = state.base_url_hint or str(request.base_url).rstrip("/")
+        pages = 0
+        for tenant in tenants if tenants is not None else list(state.tenants.values()):
+            count = len(tenant.sorted_ids())
+            n_pages = max(1, -(-count // page_length))
+            for page in range(1, n_pages + 1):
+                if fast is not None:
+                    fast.page(tenant, page, page_length, base)
+                else:
+                    for wf_id in tenant.sorted_ids()[(page - 1) * page_length : page * page_length]:
+                        tenant.item_json(wf_id)
+            if fast is not None:
+                tenant.drop_item_json()
+            pages += n_pages
+        return admin({"pages": pages, "fast": fast is not None})
+
+    async def config_get(request: Request) -> Response:
+        return admin({"latency_ms": state.latency_ms, "fast": state.fast_stats is not None})
+
+    async def config_patch(request: Request) -> Response:
+        """Server-wide settings changed at run time: ``latency_ms`` (every Zuora request)."""
+        data = await json_body(request)
+        reject_unknown(data, {"latency_ms"})
+        if "latency_ms" in data:
+            value = data["latency_ms"]
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise Problem(422, "Invalid field", "latency_ms must be a number >= 0")
+            state.latency_ms = float(value)
+        return await config_get(request)
 
     async def reset_all(request: Request) -> Response:
         state.reset()
@@ -141,6 +206,10 @@ def admin_routes(kit: ZuoraKit) -> list[Route]:
     return [
         Route(f"{ADMIN_PREFIX}/health", health, methods=["GET"]),
         Route(f"{ADMIN_PREFIX}/reset", reset_all, methods=["POST"]),
+        Route(f"{ADMIN_PREFIX}/stats", sandbox_stats, methods=["GET"]),
+        Route(f"{ADMIN_PREFIX}/warm", warm, methods=["POST"]),
+        Route(f"{ADMIN_PREFIX}/config", config_get, methods=["GET"]),
+        Route(f"{ADMIN_PREFIX}/config", config_patch, methods=["PATCH"]),
         Route(f"{ADMIN_PREFIX}/tenants", tenants_list, methods=["GET"]),
         Route(f"{ADMIN_PREFIX}/tenants", tenants_create, methods=["POST"]),
         Route(TENANT_PATH, tenant_get, methods=["GET"]),

@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from .admin_routes import admin_routes
 from .definition_routes import definition_routes
+from .fast import FastPath
 from .fault_routes import fault_routes
 from .kit import ADMIN_PREFIX, ZuoraKit, dumps
 from .problems import Problem
@@ -66,4 +67,10 @@ def create_app(state: SandboxState) -> Starlette:
     return app
 
 
-__all__ = ["MAX_PAGE_LENGTH", "Problem", "create_app"]
+def create_fast_app(state: SandboxState) -> FastPath:
+    """The sandbox in fast mode (benchmarks): ``create_app`` behind ``fast.FastPath``, which
+    serves plain list pages and token answers from pre-rendered bytes (same bytes)."""
+    return FastPath(create_app(state), state)
+
+
+__all__ = ["MAX_PAGE_LENGTH", "Problem", "create_app", "create_fast_app"]

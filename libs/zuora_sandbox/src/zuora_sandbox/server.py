@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import socket
 import threading
 import time
@@ -11,8 +12,12 @@ from typing import Any
 
 import uvicorn
 
-from .app import create_app
+from .app import create_app, create_fast_app
 from .state import SandboxState, Tenant
+
+
+def _importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 class SandboxServer:
@@ -25,8 +30,11 @@ class SandboxServer:
         port: int = 0,
         latency_ms: float = 0,
         log_level: str = "warning",
+        *,
+        fast: bool = False,
     ) -> None:
         self.state = state
+        self.fast = fast
         if latency_ms:
             state.latency_ms = latency_ms
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -36,13 +44,21 @@ class SandboxServer:
         self.port: int = self._sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{self.port}"
+        # Fast mode (benchmarks): the fast path, on httptools + uvloop when they are installed.
+        http, loop = ("httptools", "uvloop") if fast else ("h11", "asyncio")
+        if fast and not _importable("httptools"):
+            http = "h11"
+        if fast and not _importable("uvloop"):
+            loop = "asyncio"
+        self.http, self.loop = http, loop
+        app = create_fast_app(state) if fast else create_app(state)
         config = uvicorn.Config(
-            create_app(state),
+            app,
             log_level=log_level,
             access_log=False,
             lifespan="off",
-            http="h11",
-            loop="asyncio",
+            http=http,
+            loop=loop,
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
@@ -92,6 +108,8 @@ def run_sandbox(
     port: int = 0,
     latency_ms: float = 0,
     log_level: str = "warning",
+    *,
+    fast: bool = False,
 ) -> Iterator[SandboxServer]:
     """Serve ``state`` over real HTTP until the block exits (``port=0`` picks a free port)."""
     server = SandboxServer(
@@ -100,6 +118,7 @@ def run_sandbox(
         port=port,
         latency_ms=latency_ms,
         log_level=log_level,
+        fast=fast,
     ).start()
     try:
         yield server

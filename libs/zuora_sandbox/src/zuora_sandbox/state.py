@@ -14,11 +14,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .definition_book import DefinitionBook, DefinitionCache
 from .faults import Faults
 from .generator import WorkflowGenerator, now_iso, uuid_from
+
+if TYPE_CHECKING:
+    from .fast import FastPath, FastStats
 
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/="
 #: Stand-in quota sent in ``RateLimit-Limit`` (Production tenant, per zuora-api.md §6).
@@ -125,6 +128,9 @@ class Tenant:
         )
         self._sorted_ids: list[int] | None = None
         self._json: dict[int, str] = {}
+        #: Bumped by every change of the workflows (their list pages' content): caches of
+        #: rendered pages (``fast.FastPath``) are valid while it is unchanged.
+        self.revision = 0
         self._minute_window = 0
         self._minute_count = 0
 
@@ -152,6 +158,13 @@ class Tenant:
         """Forget cached ids and serialized items (after mutating ``workflows`` directly)."""
         with self.lock:
             self._sorted_ids = None
+            self._json = {}
+            self.revision += 1
+
+    def drop_item_json(self) -> None:
+        """Forget the serialized items (memory: the fast path keeps whole pages); they are
+        serialized again when needed. The content is unchanged: the revision stays."""
+        with self.lock:
             self._json = {}
 
     def sorted_ids(self) -> list[int]:
@@ -201,6 +214,7 @@ class Tenant:
             existed = wf_id in self.workflows
             self._workflows[wf_id] = item
             self._json.pop(wf_id, None)
+            self.revision += 1
             if not existed:
                 self._sorted_ids = None
 
@@ -217,6 +231,7 @@ class Tenant:
                 new["updatedAt"] = now_iso()
             self._workflows[wf_id] = new
             self._json.pop(wf_id, None)
+            self.revision += 1
             return new
 
     def delete_workflow(self, wf_id: int) -> None:
@@ -226,6 +241,7 @@ class Tenant:
             self._json.pop(wf_id, None)
             self.priorities.pop(wf_id, None)
             self._sorted_ids = None
+            self.revision += 1
 
     def churn(
         self, change: int = 0, add: int = 0, delete: int = 0, seed: int | str = 0
@@ -371,6 +387,9 @@ class SandboxState:
         self._by_client_id: dict[str, Tenant] = {}
         self._token_index: dict[str, Tenant] = {}
         self._lock = threading.RLock()
+        #: The fast path's counters when the app is served in fast mode (``fast.FastPath``).
+        self.fast_stats: FastStats | None = None
+        self.fast_path: FastPath | None = None
 
     def add_tenant(
         self,

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .kit import WWW_AUTHENTICATE, ZuoraKit, dumps
+from .state import Tenant
 
 MAX_PAGE_LENGTH = 50  # documented cap of GET /workflows (zuora-api.md §4.1)
 _BOOL_FILTERS = (
@@ -24,6 +25,58 @@ _BOOL_FILTERS = (
     ("ondemand_trigger", "ondemandTrigger"),
     ("scheduled_trigger", "scheduledTrigger"),
 )
+
+
+#: The extra headers of a token answer.
+TOKEN_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-RateLimit-Limit-minute": "100",
+    "X-RateLimit-Remaining-minute": "99",
+}
+
+
+def token_payload(
+    tenant: Tenant, entities: tuple[str, ...], token_value: str, jti: str
+) -> dict[str, Any]:
+    """The body of a token answer (shared with ``fast.FastPath``, which pre-renders it)."""
+    ttl = tenant.faults.token_ttl_s
+    scope = " ".join(
+        [f"user.{tenant.user_id}"]
+        + [f"entity.{e}" for e in entities]
+        + [f"tenant.{tenant.tenant_number}"]
+    )
+    return {
+        "access_token": token_value,
+        "token_type": "bearer",
+        "expires_in": int(ttl) if float(ttl).is_integer() else ttl,
+        "scope": scope,
+        "jti": jti,
+    }
+
+
+def page_body(tenant: Tenant, ids: list[int], page: int, page_length: int, base: str) -> str:
+    """The body of list page ``page`` over ``ids`` (already filtered), shaped by the tenant's
+    page faults; ``base`` prefixes ``next_page``. Shared with ``fast.FastPath``, which caches it."""
+    faults = tenant.faults
+    size = min(page_length, faults.max_page_length)
+    start = (page - 1) * size
+    if page > 1:
+        start = max(0, start - faults.page_overlap)
+    end = start + size
+    has_more = end < len(ids)
+    if faults.repeat_previous_page and page > 1:
+        start, end = max(0, start - size), start
+    parts = [text for i in ids[start:end] if (text := tenant.item_json(i)) is not None]
+    if page in faults.empty_pages:
+        parts = []
+    pagination: dict[str, Any] = {"page": page, "page_length": len(parts)}
+    if has_more:
+        pagination["next_page"] = f"{base}/workflows?page={page + 1}&page_length={page_length}"
+    elif faults.last_page_next_page == "null":
+        pagination["next_page"] = None
+    elif faults.last_page_next_page == "empty":
+        pagination["next_page"] = ""
+    return '{"data":[' + ",".join(parts) + '],"pagination":' + json.dumps(pagination) + "}"
 
 
 def _oauth_error(error: str, description: str) -> bytes:
@@ -98,29 +151,12 @@ def zuora_routes(kit: ZuoraKit) -> list[Route]:
                 )
             entities = wanted
         token_value, _token = tenant.issue_token(entities)
-        ttl = faults.token_ttl_s
-        scope = " ".join(
-            [f"user.{tenant.user_id}"]
-            + [f"entity.{e}" for e in entities]
-            + [f"tenant.{tenant.tenant_number}"]
-        )
-        payload = {
-            "access_token": token_value,
-            "token_type": "bearer",
-            "expires_in": int(ttl) if float(ttl).is_integer() else ttl,
-            "scope": scope,
-            "jti": uuid.uuid4().hex,
-        }
         return kit.respond(
             request,
             tenant,
             200,
-            dumps(payload),
-            extra={
-                "Cache-Control": "no-store",
-                "X-RateLimit-Limit-minute": "100",
-                "X-RateLimit-Remaining-minute": "99",
-            },
+            dumps(token_payload(tenant, entities, token_value, uuid.uuid4().hex)),
+            extra=TOKEN_HEADERS,
         )
 
     async def list_workflows(request: Request) -> Response:
@@ -174,27 +210,8 @@ def zuora_routes(kit: ZuoraKit) -> list[Route]:
                 if (item := workflows.get(i)) is not None
                 and all(item.get(key) == want for key, want in checks)
             ]
-        size = min(page_length, faults.max_page_length)
-        start = (page - 1) * size
-        if page > 1:
-            start = max(0, start - faults.page_overlap)
-        end = start + size
-        has_more = end < len(ids)
-        if faults.repeat_previous_page and page > 1:
-            start, end = max(0, start - size), start
-        parts = [text for i in ids[start:end] if (text := tenant.item_json(i)) is not None]
-        if page in faults.empty_pages:
-            parts = []
-        pagination: dict[str, Any] = {"page": page, "page_length": len(parts)}
-        if has_more:
-            base = state.base_url_hint or str(request.base_url).rstrip("/")
-            pagination["next_page"] = f"{base}/workflows?page={page + 1}&page_length={page_length}"
-        elif faults.last_page_next_page == "null":
-            pagination["next_page"] = None
-        elif faults.last_page_next_page == "empty":
-            pagination["next_page"] = ""
-        body = '{"data":[' + ",".join(parts) + '],"pagination":' + json.dumps(pagination) + "}"
-        return kit.respond_api(request, tenant, body)
+        base = state.base_url_hint or str(request.base_url).rstrip("/")
+        return kit.respond_api(request, tenant, page_body(tenant, ids, page, page_length, base))
 
     async def get_workflow(request: Request) -> Response:
         tenant, error = await kit.authenticate(request)
