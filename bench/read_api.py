@@ -73,13 +73,38 @@ def _seed(dsn: str, customer_id: uuid.UUID, workflows: int, key: str) -> None:
 
 
 def page_sql(customer_id: uuid.UUID, page: int = 1) -> str:
-    """The SQL the API sends for one page, from its own statement builder (literal binds)."""
-    from application.workflow_reads import page_statement
-    from sqlalchemy.dialects import postgresql
+    """The SQL the API sends for one page: the PostgreSQL-rendered page document of
+    :mod:`application.workflow_pages` (its compiled text, this request's values inlined). pgbench
+    runs it prepared (``-M prepared``), as the API's read pool does."""
+    from application.workflow_pages import page_sql_for
 
-    stmt = page_statement(customer_id, page=page, page_size=PAGE_SIZE)
-    compiled = stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-    return str(compiled)
+    text, params = page_sql_for(customer_id, page=page, page_size=PAGE_SIZE)
+    literals = {
+        name: f"'{value}'" if isinstance(value, uuid.UUID) else str(int(value))
+        for name, value in params.items()
+    }
+    return text % literals
+
+
+def backend_pids(dsn: str, dbname: str) -> list[int]:
+    """PostgreSQL server processes connected to ``dbname`` (the API's pools), but this one."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (dbname,),
+        ).fetchall()
+    return [int(pid) for (pid,) in rows]
+
+
+def pids_cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
 
 
 def run_wrk(url: str, key: str, *, connections: int, seconds: int) -> dict[str, Any]:
@@ -143,6 +168,8 @@ def run_pgbench(dbname: str, sql: str, *, clients: int, seconds: int) -> dict[st
                 str(clients),
                 "-j",
                 "2",
+                "-M",
+                "prepared",
                 "-T",
                 str(seconds),
                 "-f",
@@ -166,8 +193,24 @@ def run_pgbench(dbname: str, sql: str, *, clients: int, seconds: int) -> dict[st
     }
 
 
+def _start_py_spy(pid: int, seconds: int, out: str) -> subprocess.Popen[bytes]:
+    """Sample the API's processes during the measured run (collapsed stacks; py-spy is not a
+    project dependency: ``uv pip install py-spy`` for a profile)."""
+    command = ["py-spy", "record", "--subprocesses", "--nonblocking", "-r", "200", "-f", "raw"]
+    return subprocess.Popen(
+        [*command, "-d", str(seconds), "-o", out, "-p", str(pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def measure(
-    *, workflows: int, seconds: int, api_workers: int, connections: int = 16
+    *,
+    workflows: int,
+    seconds: int,
+    api_workers: int,
+    connections: int = 16,
+    py_spy: str | None = None,
 ) -> dict[str, Any]:
     for tool in ("wrk", "pgbench"):
         if shutil.which(tool) is None:
@@ -212,12 +255,22 @@ def measure(
         time.sleep(2)  # every uvicorn worker up
         run_wrk(url, api_key, connections=connections, seconds=2)  # warm-up (pools, caches)
         proc = psutil.Process(api.pid)
+        backends = backend_pids(pg_dsn(dbname), dbname)
+        spy = _start_py_spy(api.pid, seconds, py_spy) if py_spy else None
+        load = os.getloadavg()[0]
         cpu0 = process_tree_cpu_seconds(proc)
+        pg0 = pids_cpu_seconds(backends)
         ours = run_wrk(url, api_key, connections=connections, seconds=seconds)
         api_cpu = process_tree_cpu_seconds(proc) - cpu0
-        ours["api_cpu_ms_per_request"] = (
-            round(api_cpu * 1000 / ours["requests"], 3) if ours["requests"] else None
-        )
+        pg_cpu = pids_cpu_seconds(backends) - pg0
+        if spy is not None:
+            spy.wait(timeout=seconds + 60)
+        n = ours["requests"]
+        ours["api_cpu_ms_per_request"] = round(api_cpu * 1000 / n, 3) if n else None
+        # The server processes of the API's connections (the read pool), measured alike: what
+        # PostgreSQL spends per request, to set beside the API's own CPU.
+        ours["pg_cpu_ms_per_request"] = round(pg_cpu * 1000 / n, 3) if n else None
+        ours["load_average_1m"] = round(load, 2)
         api.stop(timeout=20)
         api = None
         ceiling = run_pgbench(dbname, page_sql(customer_id), clients=8, seconds=seconds)
@@ -243,12 +296,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--py-spy", metavar="OUT", help="profile the API with py-spy (collapsed stacks to OUT)"
+    )
     args = parser.parse_args()
     result = measure(
         workflows=args.workflows,
         seconds=args.seconds,
         api_workers=args.api_workers,
         connections=args.connections,
+        py_spy=args.py_spy,
     )
     print(json.dumps(result, indent=2))
     return 0

@@ -20,6 +20,7 @@ from workflow_store.db import create_engine, create_session_factory
 
 from customer_api import __version__
 from customer_api.auth import OPEN_PATHS, ApiKeyAuthMiddleware, ApiKeyVerifier
+from customer_api.fast_reads import WorkflowListFastPath
 from customer_api.handlers.workflow_pages import WorkflowPages, conninfo_for
 from customer_api.problems import (
     FieldError,
@@ -171,6 +172,9 @@ def create_app(
     app.include_router(definitions.router)
     app.include_router(catalog.router)
     app.include_router(sync.router)
+    # Innermost of ours, so inside the API-key check: the workflow list's hot path, answered
+    # below FastAPI's routing and dependencies when valid (customer_api.fast_reads).
+    app.add_middleware(WorkflowListFastPath, runtime=runtime)
     install_ui(app, settings, verifier)  # /ui: its own cookie session, never the bearer key
     app.add_middleware(ApiKeyAuthMiddleware, verifier=verifier)
     app.add_middleware(UnhandledErrorMiddleware)

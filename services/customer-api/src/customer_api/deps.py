@@ -25,8 +25,11 @@ __all__ = [
 MAX_PAGE = 1_000_000
 MAX_PAGE_SIZE = 200
 
+# The dependencies below do no I/O: async, so FastAPI calls them on the event loop instead of
+# handing each one to the thread pool (a thread switch per dependency per request).
 
-def get_runtime(request: Request) -> Runtime:
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -42,14 +45,14 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_uow(session: SessionDep, runtime: RuntimeDep) -> SqlUnitOfWork:
+async def get_uow(session: SessionDep, runtime: RuntimeDep) -> SqlUnitOfWork:
     return SqlUnitOfWork(session, on_commit=runtime.wake_relay)
 
 
 UowDep = Annotated[SqlUnitOfWork, Depends(get_uow)]
 
 
-def get_policy(runtime: RuntimeDep) -> CustomerPolicy:
+async def get_policy(runtime: RuntimeDep) -> CustomerPolicy:
     return runtime.policy
 
 
