@@ -89,7 +89,11 @@ def build_app(
         await runtime.start()
         logger.info(
             "Sync worker starting",
-            extra={"group_id": worker.group_id, "concurrency": worker.concurrency},
+            extra={
+                "group_id": worker.group_id,
+                "concurrency": worker.concurrency,
+                "max_in_flight": worker.max_in_flight,
+            },
         )
 
     @app.after_startup
@@ -102,9 +106,7 @@ def build_app(
         ready.clear()
         # Before the broker stops its consumers (which leaves the groups and hands the
         # partitions to other workers): stop fetching, let in-flight syncs finish.
-        await runtime.deliveries.drain(
-            subscriber_consumers(broker.subscribers), worker.shutdown_grace_seconds
-        )
+        await runtime.drain(subscriber_consumers(broker.subscribers), worker.shutdown_grace_seconds)
         await lag.stop()
 
     @app.after_shutdown

@@ -10,6 +10,10 @@
   message read again, without holding back the consumer's other partitions.
 - At shutdown, fetching stops first (every partition paused) and in-flight messages get a grace
   period to finish before the consumers leave their groups.
+
+This is the serial path: one message per partition at a time, a failure re-read by seeking back.
+The sync-command topic runs several messages of a partition at once through
+:mod:`sync_worker.inflight`, under the same rules (retried in place instead of re-read).
 """
 
 from __future__ import annotations
@@ -108,16 +112,23 @@ class Deliveries:
             payload = parse(msg.body)
         except ValidationError as exc:
             # A message we cannot read will never become readable: dead-letter it and move on.
-            await self._give_up(msg, record, deliveries=1, error=_validation_summary(exc))
+            await self._give_up(msg, record, deliveries=1, error=validation_summary(exc))
             return
-        self._in_flight += 1
-        self._idle.clear()
+        self.begin()
         try:
             await self._handle(msg, record, where, payload, handle)
         finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+            self.end()
+
+    def begin(self) -> None:
+        """A message is in flight (the drain waits for it)."""
+        self._in_flight += 1
+        self._idle.clear()
+
+    def end(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._idle.set()
 
     async def _handle(
         self,
@@ -169,6 +180,14 @@ class Deliveries:
     async def _give_up(
         self, msg: KafkaMessage, record: Any, *, deliveries: int, error: str
     ) -> None:
+        if await self.dead_letter_record(record, deliveries=deliveries, error=error):
+            await msg.ack()
+        else:
+            await self._sleep(self._redelivery_delay)
+            await msg.nack()
+
+    async def dead_letter_record(self, record: Any, *, deliveries: int, error: str) -> bool:
+        """Publish ``record`` to the dead-letter topic with its error; False if Kafka is away."""
         value: bytes = record.value or b""
         dead = UnprocessableMessage(
             source_topic=record.topic,
@@ -184,9 +203,7 @@ class Deliveries:
             await self._dead_letter(dead, dead.key)
         except Exception:  # Kafka is away: keep the message and try again later
             logger.warning("Could not dead-letter a message; it will be re-read", exc_info=True)
-            await self._sleep(self._redelivery_delay)
-            await msg.nack()
-            return
+            return False
         self._on_dead_letter()
         logger.error(
             "Unprocessable message dead-lettered",
@@ -199,7 +216,7 @@ class Deliveries:
                 "dead_letter_id": dead.id,
             },
         )
-        await msg.ack()
+        return True
 
     def _pause(self, msg: KafkaMessage, record: Any, seconds: float) -> None:
         """Stop fetching this partition for ``seconds``; the consumer's other partitions go on."""
@@ -242,7 +259,7 @@ def _resume(consumer: Any, tp: TopicPartition) -> None:
         consumer.resume(tp)
 
 
-def _validation_summary(exc: ValidationError) -> str:
+def validation_summary(exc: ValidationError) -> str:
     """The validation errors without the offending input (which may be large or hostile)."""
     parts = [
         f"{'.'.join(str(p) for p in err['loc']) or '<message>'}: {err['msg']}"

@@ -6,25 +6,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from event_bus.broker import KafkaPublisher
 from faststream.kafka.annotations import KafkaMessage
 from observability.metrics import WorkerMetrics
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sync_engine import WorkflowSyncEngine
 from sync_messages import UnprocessableMessage, topics
 from workflow_store.customers import active_customer_ids
 from workflow_store.db import create_engine, create_session_factory
+from workflow_store.models import Customer
 from workflow_store.retention import PruneResult
 
 from sync_worker import retention
 from sync_worker.delivery import Deliveries
-from sync_worker.handlers import SyncCommandHandler
+from sync_worker.handlers import SyncCommandHandler, SyncCustomer
+from sync_worker.inflight import InFlight, ZuoraHostBudget
 from sync_worker.ledger import ProcessedLedger
 from sync_worker.metrics import engine_hooks
 from sync_worker.settings import SyncWorkerSettings
@@ -56,6 +60,17 @@ class WorkerRuntime:
             max_deliveries=worker.max_deliveries,
             redelivery_delay_seconds=worker.redelivery_delay_seconds,
             on_dead_letter=self.metrics.dead_letter,
+        )
+        # Several sync commands of one partition at once (WORKER_MAX_IN_FLIGHT > 0).
+        self.inflight: InFlight | None = (
+            InFlight(
+                deliveries=self.deliveries,
+                max_in_flight=worker.max_in_flight,
+                max_deliveries=worker.max_deliveries,
+                redelivery_delay_seconds=worker.redelivery_delay_seconds,
+            )
+            if worker.max_in_flight > 0
+            else None
         )
 
     @property
@@ -90,8 +105,20 @@ class WorkerRuntime:
             async with sessions() as session:
                 return await active_customer_ids(session)
 
+        sync_customer: SyncCustomer = engine.sync_customer
+        if self.worker.max_in_flight_per_zuora_host is not None:
+
+            async def base_url_of(customer_id: uuid.UUID) -> str | None:
+                async with sessions() as session:
+                    return await session.scalar(
+                        select(Customer.base_url).where(Customer.id == customer_id)
+                    )
+
+            budget = ZuoraHostBudget(self.worker.max_in_flight_per_zuora_host, base_url_of)
+            sync_customer = cast(SyncCustomer, budget.wrap(engine.sync_customer))
+
         self._handler = SyncCommandHandler(
-            sync_customer=engine.sync_customer,
+            sync_customer=sync_customer,
             active_customer_ids=active_customers,
             ledger=ProcessedLedger(sessions, publisher),
             publish=publish,
@@ -134,6 +161,29 @@ class WorkerRuntime:
     ) -> None:
         """Parse, handle, then commit (or re-read, dead-letter, defer: see delivery.py)."""
         await self.deliveries.process(msg, parse, handle)
+
+    async def process_concurrently(
+        self,
+        msg: KafkaMessage,
+        parse: Callable[[bytes], T],
+        handle: Callable[[T], Awaitable[None]],
+    ) -> None:
+        """Admit the message to run beside the partition's others (:mod:`sync_worker.inflight`);
+        serially as :meth:`process` when ``WORKER_MAX_IN_FLIGHT=0``."""
+        if self.inflight is None:
+            await self.deliveries.process(msg, parse, handle)
+        else:
+            await self.inflight.submit(msg, parse, handle)
+
+    async def drain(self, consumers: Iterable[Any], grace_seconds: float) -> bool:
+        """Stop fetching, wait up to ``grace_seconds`` for in-flight messages, commit what the
+        concurrent commands finished."""
+        started = time.monotonic()
+        finished = await self.deliveries.drain(consumers, grace_seconds)
+        if self.inflight is not None:
+            left = max(grace_seconds - (time.monotonic() - started), 0.0)
+            finished = await self.inflight.drain(left) and finished
+        return finished
 
     def _repeat(self, name: str, interval: float, job: Callable[[], Awaitable[object]]) -> None:
         async def forever() -> None:

@@ -33,8 +33,24 @@ class WorkerSettings(EnvSettings):
         4,
         ge=1,
         le=64,
-        description="Partitions of the command topic worked on at once by one process "
-        "(one consumer each, so one customer's commands stay in order).",
+        description="Consumers of each subscribed topic in one process, i.e. partitions worked "
+        "on at once (one customer's commands stay in one partition, in order).",
+    )
+    max_in_flight: int = Field(
+        32,
+        ge=0,
+        le=512,
+        description="Sync commands one process works on at once, across its partitions of "
+        "workflow-sync.commands.v1, several per partition (one customer's commands still in "
+        "order, offsets committed up to the lowest unfinished one). When they are all taken, "
+        "no more is fetched. 0: one command per partition at a time.",
+    )
+    max_in_flight_per_zuora_host: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Syncs of one process against one Zuora host (a customer's base URL) at "
+        "once, over every topic; unset: no limit of its own (WORKER_MAX_IN_FLIGHT bounds them).",
     )
     max_attempts: int = Field(3, ge=1, description="Attempts in total before dead-lettering.")
     retry_backoff_seconds: float = Field(
@@ -113,9 +129,11 @@ class WorkerSettings(EnvSettings):
 
     @property
     def subscribers(self) -> int:
-        """Messages one process handles at once: commands, retries and customer events with
-        ``concurrency`` consumers each, plus the sync-all fan-out."""
-        return 3 * self.concurrency + 1
+        """Messages one process handles at once: ``max_in_flight`` sync commands (or one per
+        consumer when 0), retries and customer events with ``concurrency`` consumers each,
+        plus the sync-all fan-out."""
+        commands = self.max_in_flight or self.concurrency
+        return commands + 2 * self.concurrency + 1
 
     @property
     def database_pool_size(self) -> int:

@@ -84,13 +84,23 @@ class Subscriptions:
         )
 
     def subscribe(
-        self, router: KafkaRouter, topic: str, group: str, handler: Handler, *, parallel: bool
+        self,
+        router: KafkaRouter,
+        topic: str,
+        group: str,
+        handler: Handler,
+        *,
+        parallel: bool,
+        listener: Any = None,
     ) -> None:
         """Register ``handler`` on ``topic`` in the group ``<prefix>.<group>``; ``parallel``:
-        up to ``WORKER_CONCURRENCY`` consumers (partitions worked on at once)."""
+        up to ``WORKER_CONCURRENCY`` consumers (partitions worked on at once); ``listener``:
+        the consumers' rebalance listener (aiokafka ``ConsumerRebalanceListener`` methods)."""
         extra: dict[str, Any] = {}
         if parallel and self.concurrency > 1:
             extra["max_workers"] = self.concurrency
+        if listener is not None:
+            extra["listener"] = listener
         # FastStream's overloads cannot type **kwargs; the options come from typed settings.
         register: Callable[[Handler], object] = router.subscriber(
             topic,

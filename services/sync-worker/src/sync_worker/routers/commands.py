@@ -25,8 +25,10 @@ def commands_router(runtime: WorkerRuntime, subscriptions: Subscriptions) -> Kaf
 
     async def on_sync_command(body: SyncCommandBody, msg: KafkaMessage) -> None:
         """SyncCustomerWorkflows: sync one customer (keyed by customer id: one customer's
-        commands stay in order)."""
-        await runtime.process(msg, parser(SyncCustomerWorkflows), runtime.handler.on_command)
+        commands stay in order; several customers of a partition at once)."""
+        await runtime.process_concurrently(
+            msg, parser(SyncCustomerWorkflows), runtime.handler.on_command
+        )
 
     async def on_sync_retry(body: RetrySyncBody, msg: KafkaMessage) -> None:
         """RetrySync: run a transiently failed sync again once it is due."""
@@ -37,8 +39,15 @@ def commands_router(runtime: WorkerRuntime, subscriptions: Subscriptions) -> Kaf
         await runtime.process(msg, parser(SyncAllCustomers), runtime.handler.on_sync_all)
 
     subscriptions.subscribe(
-        router, topics.SYNC_COMMANDS, "commands", on_sync_command, parallel=True
+        router,
+        topics.SYNC_COMMANDS,
+        "commands",
+        on_sync_command,
+        parallel=True,
+        listener=runtime.inflight,
     )
+    # Serial per partition: a retry waits for its not_before with its partition paused, and
+    # retries are few (transient failures only).
     subscriptions.subscribe(router, topics.SYNC_RETRY, "retries", on_sync_retry, parallel=True)
     # One fan-out at a time: a sync-all is a single message per slot.
     subscriptions.subscribe(router, topics.SYNC_ALL, "sync-all", on_sync_all, parallel=False)
