@@ -13,6 +13,7 @@ share of the ceiling. Never asserts a timing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -94,6 +95,15 @@ def backend_pids(dsn: str, dbname: str) -> list[int]:
             (dbname,),
         ).fetchall()
     return [int(pid) for (pid,) in rows]
+
+
+def _tree_system_seconds(p: psutil.Process) -> float:
+    """Kernel CPU seconds of ``p`` and its descendants (socket I/O on loopback is mostly this)."""
+    total = 0.0
+    for proc in [p, *p.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += proc.cpu_times().system
+    return total
 
 
 def pids_cpu_seconds(pids: list[int]) -> float:
@@ -259,14 +269,17 @@ def measure(
         spy = _start_py_spy(api.pid, seconds, py_spy) if py_spy else None
         load = os.getloadavg()[0]
         cpu0 = process_tree_cpu_seconds(proc)
+        sys0 = _tree_system_seconds(proc)
         pg0 = pids_cpu_seconds(backends)
         ours = run_wrk(url, api_key, connections=connections, seconds=seconds)
         api_cpu = process_tree_cpu_seconds(proc) - cpu0
+        api_sys = _tree_system_seconds(proc) - sys0
         pg_cpu = pids_cpu_seconds(backends) - pg0
         if spy is not None:
             spy.wait(timeout=seconds + 60)
         n = ours["requests"]
         ours["api_cpu_ms_per_request"] = round(api_cpu * 1000 / n, 3) if n else None
+        ours["api_system_cpu_ms_per_request"] = round(api_sys * 1000 / n, 3) if n else None
         # The server processes of the API's connections (the read pool), measured alike: what
         # PostgreSQL spends per request, to set beside the API's own CPU.
         ours["pg_cpu_ms_per_request"] = round(pg_cpu * 1000 / n, 3) if n else None
