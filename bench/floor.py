@@ -1,5 +1,8 @@
 """Floor: what the hardware allows - every sandbox page fetched by a bare concurrent httpx loop,
 then every row written by ONE bulk COPY. No validation, no reconciliation, no bookkeeping.
+
+Its own CPU (the process running it: the fetch loop and the COPY's client side) is measured with
+``getrusage`` and reported per customer and per 1,000 workflows, beside the workers' (issue 13).
 """
 
 from __future__ import annotations
@@ -7,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import resource
 import time
 import uuid
 from datetime import UTC, datetime
@@ -30,7 +34,8 @@ async def fetch_all(
 ) -> tuple[list[tuple[uuid.UUID, bytes]], dict[str, int]]:
     """Pages of every tenant (token, then page chain), `concurrency` tenants at a time."""
     pages: list[tuple[uuid.UUID, bytes]] = []
-    counts = {"pages": 0, "tokens": 0}
+    counts = {"pages": 0, "tokens": 0, "max_in_flight": 0}
+    in_flight = 0
     sem = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=sandbox_url, timeout=60, limits=limits) as http:
@@ -47,33 +52,42 @@ async def fetch_all(
             raise AssertionError("unreachable")
 
         async def one(customer_id: uuid.UUID, client_id: str, secret: str) -> None:
+            nonlocal in_flight
             async with sem:
+                in_flight += 1
+                counts["max_in_flight"] = max(counts["max_in_flight"], in_flight)
+                try:
+                    await chain(customer_id, client_id, secret)
+                finally:
+                    in_flight -= 1
+
+        async def chain(customer_id: uuid.UUID, client_id: str, secret: str) -> None:
+            r = await send(
+                "POST",
+                "/oauth/token",
+                data={
+                    "client_id": client_id,
+                    "client_secret": secret,
+                    "grant_type": "client_credentials",
+                },
+            )
+            r.raise_for_status()
+            counts["tokens"] += 1
+            headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            page = 1
+            while True:
                 r = await send(
-                    "POST",
-                    "/oauth/token",
-                    data={
-                        "client_id": client_id,
-                        "client_secret": secret,
-                        "grant_type": "client_credentials",
-                    },
+                    "GET",
+                    "/workflows",
+                    params={"page": page, "page_length": page_length},
+                    headers=headers,
                 )
                 r.raise_for_status()
-                counts["tokens"] += 1
-                headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-                page = 1
-                while True:
-                    r = await send(
-                        "GET",
-                        "/workflows",
-                        params={"page": page, "page_length": page_length},
-                        headers=headers,
-                    )
-                    r.raise_for_status()
-                    counts["pages"] += 1
-                    pages.append((customer_id, r.content))
-                    if b'"next_page"' not in r.content:
-                        break
-                    page += 1
+                counts["pages"] += 1
+                pages.append((customer_id, r.content))
+                if b'"next_page"' not in r.content:
+                    break
+                page += 1
 
         await asyncio.gather(*(one(*t) for t in tenants))
     return pages, counts
@@ -119,19 +133,32 @@ def copy_rows(dsn: str, pages: list[tuple[uuid.UUID, bytes]]) -> int:
     return n
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process, every thread."""
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
 async def run_floor(
     dsn: str, sandbox_url: str, tenants: list[tuple[uuid.UUID, str, str]], concurrency: int = 64
 ) -> dict[str, Any]:
-    t0 = time.perf_counter()
+    c0, t0 = _cpu_s(), time.perf_counter()
     pages, counts = await fetch_all(sandbox_url, tenants, concurrency=concurrency)
-    t1 = time.perf_counter()
+    c1, t1 = _cpu_s(), time.perf_counter()
     rows = await asyncio.to_thread(copy_rows, dsn, pages)
-    t2 = time.perf_counter()
+    c2, t2 = _cpu_s(), time.perf_counter()
+    cpu_ms = (c2 - c0) * 1000
     return {
         "seconds": round(t2 - t0, 3),
         "fetch_seconds": round(t1 - t0, 3),
         "copy_seconds": round(t2 - t1, 3),
         "rows": rows,
+        "customers": len(tenants),
         "concurrency": concurrency,
+        "client_cpu_s": round(cpu_ms / 1000, 2),
+        "client_fetch_cpu_s": round(c1 - c0, 2),
+        "client_copy_cpu_s": round(c2 - c1, 2),
+        "client_cpu_ms_per_customer": round(cpu_ms / len(tenants), 2) if tenants else None,
+        "client_cpu_ms_per_1000_workflows": round(cpu_ms * 1000 / rows, 1) if rows else None,
         **counts,
     }

@@ -39,6 +39,10 @@ SECTION_KEYS = {
     "profile": ("profile",),
     "scaling": ("s6_scaling",),
     "ui": ("ui_pages",),
+    "latency": ("latency",),
+    "underload": ("s4_under_load",),
+    "rss": ("worker_rss",),
+    "scale": ("scale",),
 }
 
 
@@ -72,7 +76,7 @@ def merge_sections(r: dict[str, Any], out: Path) -> dict[str, Any]:
             if key in r:
                 merged[key] = r[key]
         measured[section] = _provenance(r)
-    for key in ("config", "machine", "runtime_s", "load_avg_at_end"):
+    for key in ("config", "machine", "runtime_s", "section_seconds", "load_avg_at_end"):
         merged[key] = r.get(key)
     merged["notes"] = (
         list(r.get("notes", []))
@@ -95,7 +99,7 @@ def machine_info(dsn: str) -> dict[str, Any]:
         pass
     with psycopg.connect(dsn) as conn:
         pg = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
@@ -139,6 +143,39 @@ def ratios(r: dict[str, Any]) -> dict[str, Any]:
         if s2:
             out["s2_share_of_s1"] = round(s2 / s1, 2)
     return out
+
+
+def versus_floor(ours: dict[str, Any] | None, floor: dict[str, Any] | None) -> dict[str, Any]:
+    """Ours / floor of one latency: wall time and CPU (our workers' against the floor's own
+    process), measured in the same run; and the measured concurrency of each."""
+    if not ours or not floor:
+        return {}
+    cpu_floor = floor.get("client_cpu_s")
+    return {
+        "ours_wall_s": ours["wall_s"],
+        "floor_wall_s": floor["seconds"],
+        "wall_ratio": round(ours["wall_s"] / floor["seconds"], 2) if floor["seconds"] else None,
+        "ours_cpu_s": ours["worker_cpu_s_total"],
+        "floor_cpu_s": cpu_floor,
+        "cpu_ratio": round(ours["worker_cpu_s_total"] / cpu_floor, 2) if cpu_floor else None,
+        "ours_in_flight_max": (ours.get("in_flight") or {}).get("max"),
+        "ours_in_flight_mean": (ours.get("in_flight") or {}).get("mean"),
+        "ours_in_flight_setting": ours.get("worker_max_in_flight_setting"),
+        "ours_workers": ours.get("workers"),
+        "floor_in_flight_max": floor.get("max_in_flight"),
+        "floor_concurrency": floor.get("concurrency"),
+        "customers": ours["customers"],
+        "floor_customers": floor.get("customers"),
+        "latency_ms": ours.get("sandbox_latency_ms"),
+    }
+
+
+def floor_ratios(r: dict[str, Any]) -> dict[str, Any]:
+    lat = r.get("latency") or {}
+    return {
+        "20ms": versus_floor(r.get("s1_sync_all"), r.get("floor")),
+        "high_latency": versus_floor(lat.get("ours"), lat.get("floor")),
+    }
 
 
 def cpu_costs(s: dict[str, Any]) -> dict[str, float | None]:
@@ -261,6 +298,158 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     return rows
 
 
+def _failure(r: dict[str, Any], *words: str) -> str | None:
+    for note in r.get("notes", []):
+        if not note.startswith("(earlier run)") and any(w in note for w in words):
+            return str(note)[:160]
+    return None
+
+
+def _not_measured(r: dict[str, Any], section: str, *words: str) -> str:
+    failed = _failure(r, *words)
+    if failed:
+        return f"not measured: {failed}"
+    if section not in (r.get("sections") or []):
+        return f"not measured: section `{section}` not run (`--only {section}`)"
+    return "not measured: no figure (see the notes)"
+
+
+def _earlier(r: dict[str, Any], section: str) -> str:
+    """' (run of DATE)' when the section's figures come from an earlier run (--only merge)."""
+    when = (r.get("measured") or {}).get(section, {}).get("date")
+    now = (r.get("machine") or {}).get("date")
+    return f" (run of {when})" if when and now and when != now else ""
+
+
+def targets_issue13(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row of issue 13's section-2 table: figure, today (the issue's text), measured,
+    target, met (None: not measured, and why)."""
+    rows: list[dict[str, Any]] = []
+
+    def row(figure: str, today: str, target: str, measured: str, met: bool | None) -> None:
+        rows.append(
+            {"figure": figure, "today": today, "measured": measured, "target": target, "met": met}
+        )
+
+    s1, s2 = r.get("s1_sync_all"), r.get("s2_no_change")
+    for s, figure, today, goal, sec in (
+        (s1, "worker CPU per ≈100-workflow customer, first sync", "54 ms", 15.0, "s1"),
+        (s2, "worker CPU per customer, no-change re-sync", "44 ms", 8.0, "s1"),
+    ):
+        if s:
+            c = cpu_costs(s)
+            v = c["worker_cpu_ms_per_customer"]
+            row(
+                figure,
+                today,
+                f"≤ {goal:.0f} ms",
+                f"{v} ms ({c['worker_cpu_ms_per_1000_workflows']} ms / 1,000 workflows; "
+                f"{s['customers']} customers, load {s.get('load_avg_1m_at_end')})"
+                + _earlier(r, sec),
+                v is not None and v <= goal,
+            )
+        else:
+            row(figure, today, f"≤ {goal:.0f} ms", _not_measured(r, "s1", "scenario 1"), None)
+    fr = floor_ratios(r)
+    for key, figure, today, sec, words in (
+        ("20ms", "sync-all 1,000 at 20 ms latency / floor (fast sandbox)", "n/a", "s1", ("floor",)),
+        (
+            "high_latency",
+            "sync-all 1,000 at 250 ms latency / floor at the same in-flight budget",
+            "n/a (est. ≥ 4: 16 in flight)",
+            "latency",
+            ("latency",),
+        ),
+    ):
+        v = fr[key]
+        if v and v.get("wall_ratio") is not None:
+            sandbox = "fast" if (r.get("config") or {}).get("fast_sandbox", True) else "normal"
+            row(
+                figure,
+                today,
+                "≤ 1.3",
+                f"{v['wall_ratio']} wall ({v['ours_wall_s']} / {v['floor_wall_s']} s), CPU "
+                f"{v['cpu_ratio']} ({v['ours_cpu_s']} / {v['floor_cpu_s']} CPU-s); in flight "
+                f"ours max {v['ours_in_flight_max']} (setting {v['ours_workers']} x "
+                f"{v['ours_in_flight_setting']}), floor {v['floor_in_flight_max']}; "
+                f"{v['customers']} customers, {v['latency_ms']} ms, {sandbox} sandbox"
+                + _earlier(r, sec),
+                v["wall_ratio"] <= 1.3,
+            )
+        else:
+            need = "floor and s1" if key == "20ms" else "latency"
+            row(figure, today, "≤ 1.3", _not_measured(r, sec, *words) + f" (needs {need})", None)
+    ceiling = r.get("s5_read_ceiling")
+    if ceiling and ceiling.get("share_of_ceiling") is not None:
+        share, p99 = ceiling["share_of_ceiling"], ceiling["api"]["p99_ms"]
+        row(
+            "read API req/s / pgbench ceiling of the same query (wrk, 16 conn.)",
+            "0.12",
+            "≥ 0.5",
+            f"{share} ({ceiling['api']['req_per_s']} req/s / "
+            f"{ceiling['pgbench_same_sql']['tps']:.0f} queries/s)" + _earlier(r, "reads"),
+            share >= 0.5,
+        )
+        row(
+            "read API p99 at 16 connections",
+            "181 ms",
+            "≤ 20 ms",
+            f"{p99} ms" + _earlier(r, "reads"),
+            p99 <= 20,
+        )
+    else:
+        why = _not_measured(r, "reads", "scenario 5b")
+        row(
+            "read API req/s / pgbench ceiling of the same query (wrk, 16 conn.)",
+            "0.12",
+            "≥ 0.5",
+            why,
+            None,
+        )
+        row("read API p99 at 16 connections", "181 ms", "≤ 20 ms", why, None)
+    u = r.get("s4_under_load")
+    if u and u.get("readable"):
+        all_ok = u["readable"] == u["customers"]
+        row(
+            "created → readable p95 while a sync-all of 1,000 runs",
+            "n/a",
+            "≤ 1 s",
+            f"p95 {u['p95_s']} s (p50 {u['p50_s']}, max {u['max_s']}; {u['readable']}/"
+            f"{u['customers']} readable, sync-all of {u['sync_all_customers']} still running: "
+            f"{u['sync_all_still_running']}, load {u.get('load_avg_1m_at_end')})"
+            + _earlier(r, "underload"),
+            all_ok and u["p95_s"] <= 1.0,
+        )
+    else:
+        row(
+            "created → readable p95 while a sync-all of 1,000 runs",
+            "n/a",
+            "≤ 1 s",
+            _not_measured(r, "underload", "created-under-load"),
+            None,
+        )
+    w = r.get("worker_rss")
+    if w:
+        row(
+            "worker peak RSS with a 5,000-workflow customer",
+            "165 MB (CLI)",
+            "≤ 150 MB",
+            f"{w['peak_rss_mb']} MB (sync-worker process, {w['workflows']} workflows, idle "
+            f"{w['idle_rss_mb']} MB; first sync {w['first_sync_peak_rss_mb']}, re-sync "
+            f"{w['resync_peak_rss_mb']}; listing only)" + _earlier(r, "rss"),
+            w["peak_rss_mb"] <= 150,
+        )
+    else:
+        row(
+            "worker peak RSS with a 5,000-workflow customer",
+            "165 MB (CLI)",
+            "≤ 150 MB",
+            _not_measured(r, "rss", "worker RSS"),
+            None,
+        )
+    return rows
+
+
 def _mb(v: float) -> str:
     return f"{v:.0f}"
 
@@ -279,15 +468,29 @@ def markdown(r: dict[str, Any]) -> str:
         "Packages: " + ", ".join(f"{k} {v}" for k, v in (m.get("packages") or {}).items()) + ".",
         f"Sandbox latency {cfg.get('latency_ms')} ms per request; {cfg.get('workers')} sync-worker "
         f"processes x WORKER_CONCURRENCY={cfg.get('worker_concurrency')}, "
-        f"{cfg.get('partitions')} partitions per topic. Total runtime {r.get('runtime_s')} s.",
+        f"{cfg.get('partitions')} partitions per topic, WORKER_MAX_IN_FLIGHT="
+        f"{cfg.get('max_in_flight')} (ignored by a worker without the parallel consumer: see the "
+        f"measured in-flight figures); sandbox in "
+        f"{'fast' if cfg.get('fast_sandbox', True) else 'normal'} mode. Total runtime "
+        f"{r.get('runtime_s')} s; per section {r.get('section_seconds')}.",
         "",
-        "## Targets",
+        "## Targets (issue 13)",
         "",
         *(
             []
             if cfg.get("name") == "full"
             else ["(The targets are for the full sizes; at smoke size they are for reference.)", ""]
         ),
+        "| figure | today (issue 13) | measured | target | met |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {t['figure']} | {t['today']} | {t['measured']} | {t['target']} | "
+            f"{'-' if t['met'] is None else 'yes' if t['met'] else 'NO'} |"
+            for t in targets_issue13(r)
+        ),
+        "",
+        "## Targets (issue 6)",
+        "",
         "| target | goal | measured | met |",
         "|---|---|---|---|",
     ]
@@ -320,6 +523,7 @@ def markdown(r: dict[str, Any]) -> str:
             f"{s['worker_peak_rss_mb_max']} | {s['postgres_cpu_s']} | "
             f"{s.get('load_avg_1m_at_end', '-')} |"
         )
+    lines += _cpu_sandbox_markdown(r)
     s1 = r.get("s1_sync_all")
     if s1:
         lines += ["", "Per process during scenario 1 (CPU seconds, peak RSS MB):", ""]
@@ -348,6 +552,8 @@ def markdown(r: dict[str, Any]) -> str:
             f"- Ours: {s1['wall_s'] if s1 else '-'} s -> speedup vs baseline "
             f"**{q.get('speedup_vs_baseline')}x**, ratio to floor **{q.get('ratio_to_floor')}**."
         )
+    lines += _versus_floor_markdown(r)
+    lines += _issue13_markdown(r)
     lines += _definitions_markdown(r.get("definitions"))
     s4, s5 = r.get("s4_created_readable"), r.get("s5_read_api")
     if s4:
@@ -440,17 +646,169 @@ def markdown(r: dict[str, Any]) -> str:
             f"{prof['first_sync_s']} s, no-change re-sync {prof['no_change_resync_s']} s "
             "(pyinstrument output in bench/results/profile-*.txt).",
         ]
-    measured = r.get("measured")
-    if measured:
+    provenance: dict[str, dict[str, Any]] = r.get("measured") or {}
+    if provenance:
         lines += ["", "## When each section was measured", ""]
         lines += [
             f"- {section}: {p.get('date')} (commit {p.get('git_commit')}, load avg at start "
             f"{p.get('load_avg_at_start')}, at end {p.get('load_avg_at_end')})"
-            for section, p in sorted(measured.items())
+            for section, p in sorted(provenance.items())
         ]
     if r.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _sandbox_cells(x: dict[str, Any] | None) -> str:
+    if not x:
+        return "- | - | - | -"
+    fast = f"{x.get('fast_hits', '-')}/{x.get('fast_fallbacks', '-')}" if x.get("fast") else "off"
+    return f"{x['requests']} | {x['req_per_s']} | {x['cpu_ms_per_request']} | {fast}"
+
+
+def _cpu_sandbox_markdown(r: dict[str, Any]) -> list[str]:
+    """Per scenario: worker (or floor client) CPU per customer and per 1,000 workflows, the
+    measured concurrency, and what the sandbox served at what CPU cost (issue 13)."""
+    runs: list[tuple[str, dict[str, Any]]] = []
+    for key, label in (
+        ("s1_sync_all", "1 sync-all"),
+        ("s2_no_change", "2 no-change re-sync"),
+        ("s3_churn", "3 1 % churn"),
+    ):
+        if r.get(key):
+            runs.append((label, r[key]))
+    lat = r.get("latency") or {}
+    if lat.get("ours"):
+        runs.append((f"sync-all at {lat['latency_ms']:.0f} ms", lat["ours"]))
+    u = r.get("s4_under_load")
+    sc = r.get("scale") or {}
+    for key, label in (("first_sync", "scale: first sync"), ("no_change_resync", "scale: re-sync")):
+        if sc.get(key):
+            runs.append((f"{label} ({sc['customers']})", sc[key]))
+    floors = [(f"floor at {r['floor'].get('sandbox_latency_ms', 20)} ms", r["floor"])]
+    floors = floors if r.get("floor") else []
+    if lat.get("floor"):
+        floors.append((f"floor at {lat['latency_ms']:.0f} ms", lat["floor"]))
+    if not runs and not floors:
+        return []
+    lines = [
+        "",
+        "## CPU, concurrency and the sandbox per scenario (issue 13)",
+        "",
+        "Worker CPU: every sync-worker process (psutil); the floor's: its own process "
+        "(getrusage: fetch loop + the COPY's client side). In flight: the most `sync_runs` "
+        "intervals overlapping at one instant / their mean (the floor: tenants at once). The "
+        "sandbox: Zuora requests counted by its own counters during the run, / the wall time, "
+        "and its process's CPU / those requests; fast: requests served by its fast path / handed "
+        "to the normal app.",
+        "",
+        "| run | customers | wall s | CPU s | CPU ms / customer | CPU ms / 1,000 workflows "
+        "| in flight max / mean (setting) | sandbox requests | sandbox req/s | sandbox CPU ms / "
+        "request | fast hits / fallbacks | load avg (1 min) at end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, x in runs:
+        c = cpu_costs(x)
+        f = x.get("in_flight") or {}
+        setting = f"{x.get('workers')} x {x.get('worker_max_in_flight_setting', '-')}"
+        lines.append(
+            f"| {label} | {x['customers']} | {x['wall_s']} | {x['worker_cpu_s_total']} | "
+            f"{c['worker_cpu_ms_per_customer']} | {c['worker_cpu_ms_per_1000_workflows']} | "
+            f"{f.get('max', '-')} / {f.get('mean', '-')} ({setting}) | "
+            f"{_sandbox_cells(x.get('sandbox'))} | {x.get('load_avg_1m_at_end', '-')} |"
+        )
+    for label, x in floors:
+        lines.append(
+            f"| {label} (client) | {x.get('customers', '-')} | {x['seconds']} | "
+            f"{x.get('client_cpu_s', '-')} | {x.get('client_cpu_ms_per_customer', '-')} | "
+            f"{x.get('client_cpu_ms_per_1000_workflows', '-')} | {x.get('max_in_flight', '-')} "
+            f"({x['concurrency']}) | {_sandbox_cells(x.get('sandbox'))} | "
+            f"{x.get('load_avg_1m_at_end', '-')} |"
+        )
+    if u:
+        bg = u["sync_all"]
+        lines.append(
+            f"\nDuring the created-under-load scenario the background sync-all of "
+            f"{u['sync_all_customers']} took {bg['wall_s']} s, {bg['worker_cpu_s_total']} worker "
+            f"CPU-s, in flight max {bg['in_flight'].get('max')}."
+        )
+    return lines
+
+
+def _versus_floor_markdown(r: dict[str, Any]) -> list[str]:
+    fr = floor_ratios(r)
+    if not any(fr.values()):
+        return []
+    lines = [
+        "",
+        "## Ours / floor, same run (issue 13)",
+        "",
+        "| latency | customers | ours wall s | floor wall s | wall ratio | ours worker CPU s | "
+        "floor client CPU s | CPU ratio | in flight ours max (setting) | floor |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for v in fr.values():
+        if not v:
+            continue
+        lines.append(
+            f"| {v['latency_ms']} ms | {v['customers']} | {v['ours_wall_s']} | "
+            f"{v['floor_wall_s']} | **{v['wall_ratio']}** | {v['ours_cpu_s']} | "
+            f"{v['floor_cpu_s']} | **{v['cpu_ratio']}** | {v['ours_in_flight_max']} "
+            f"({v['ours_workers']} x {v['ours_in_flight_setting']}) | "
+            f"{v['floor_in_flight_max']} ({v['floor_concurrency']}) |"
+        )
+    return lines
+
+
+def _issue13_markdown(r: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    u = r.get("s4_under_load")
+    if u:
+        lines += [
+            "",
+            "## Customer created -> readable while a sync-all runs (issue 13)",
+            "",
+            f"A first sync-all of {u['sync_all_customers']} customers published, then "
+            f"{u['customers']} customers created over HTTP one every {u['spacing_s']} s "
+            f"(polled every {u['poll_s']} s): {u['readable']}/{u['customers']} readable, "
+            f"p50 **{u['p50_s']} s**, p95 **{u['p95_s']} s**, max {u['max_s']} s (POST p50 "
+            f"{u['post_p50_ms']} ms). The sync-all had {u['sync_all_done_when_all_readable']} "
+            f"of {u['sync_all_customers']} customers done when the last created one was "
+            f"readable (still running: {u['sync_all_still_running']}); load avg "
+            f"{u.get('load_avg_1m_at_end')}.",
+        ]
+        if u.get("failures"):
+            lines.append(f"Failures: {u['failures']}")
+    w = r.get("worker_rss")
+    if w:
+        lines += [
+            "",
+            "## sync-worker peak RSS, one big customer (issue 13)",
+            "",
+            f"One fresh sync-worker process (listing only), one customer of {w['workflows']} "
+            f"workflows: idle {w['idle_rss_mb']} MB, peak **{w['first_sync_peak_rss_mb']} MB** "
+            f"during the first sync ({w['first_sync_wall_s']} s, {w['first_sync_worker_cpu_s']} "
+            f"CPU-s), {w['resync_peak_rss_mb']} MB during the no-change re-sync "
+            f"({w['resync_wall_s']} s, {w['resync_worker_cpu_s']} CPU-s); load avg "
+            f"{w.get('load_avg_1m_at_end')}.",
+        ]
+    sc = r.get("scale")
+    if sc:
+        a, b = sc["first_sync"], sc["no_change_resync"]
+        lines += [
+            "",
+            f"## The {sc['customers']}-customer point (issue 13, `make bench-scale`)",
+            "",
+            f"First sync-all: **{a['wall_s']} s** ({a['workflows']} workflows, "
+            f"{a['customers_done']}/{a['customers']} done, {a['failed']} failed), "
+            f"{cpu_costs(a)['worker_cpu_ms_per_customer']} worker CPU-ms per customer; no-change "
+            f"re-sync: **{b['wall_s']} s**, {cpu_costs(b)['worker_cpu_ms_per_customer']} CPU-ms "
+            f"per customer, {b['db_workflow_rows']['total']} rows written; worker peak RSS "
+            f"{max(a['worker_peak_rss_mb_max'], b['worker_peak_rss_mb_max'])} MB, sandbox "
+            f"{a['processes'].get('sandbox', {}).get('peak_rss_mb')} MB; load avg "
+            f"{a.get('load_avg_1m_at_end')} / {b.get('load_avg_1m_at_end')}.",
+        ]
+    return lines
 
 
 def _pg_cpu(value: float) -> str:
@@ -587,6 +945,8 @@ def plot(r: dict[str, Any], path: Path = PLOT) -> Path | None:
 def write(r: dict[str, Any], out: Path, *, plot_png: bool = True, **_: Any) -> list[Path]:
     stem = "latest" if r.get("config", {}).get("name") == "full" else r["config"]["name"]
     r["ratios"] = ratios(r)
+    r["floor_ratios"] = floor_ratios(r)
+    r["targets_issue13"] = targets_issue13(r)
     r["targets"] = [
         {"target": t, "goal": g, "measured": m, "met": met} for t, g, m, met in targets(r)
     ]

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench import read_api, report, ui_pages
 from bench.baseline import run_baseline
 from bench.floor import run_floor
@@ -34,8 +36,9 @@ from bench.scenarios import (
     plan_churn,
     run_loadgen,
     run_sync_all,
+    sandbox_figures,
 )
-from bench.stack import Stack, TenantSpec, pg_dsn, spread_counts
+from bench.stack import Sampler, Stack, TenantSpec, pg_dsn, postgres_cpu_seconds, spread_counts
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -64,6 +67,18 @@ class Config:
     workers: int = 2
     worker_concurrency: int = 8
     partitions: int = 16
+    # Issue 13. Sync commands per worker process at once (WORKER_MAX_IN_FLIGHT; 2 workers x 32 =
+    # the floor's 64 tenants at once); the realistic-latency scenario (latency, customers); the
+    # customers created while a sync-all runs (and one every k s); the workflows of the customer
+    # whose sync-worker peak RSS is measured; the scale point's customers (`make bench-scale`).
+    max_in_flight: int = 32
+    high_latency_ms: float = 250.0
+    latency_customers: int = 1000
+    underload_customers: int = 30
+    underload_spacing_s: float = 0.5
+    rss_workflows: int = 5000
+    scale_customers: int = 5000
+    fast_sandbox: bool = True
     notes: list[str] = field(default_factory=list)
 
 
@@ -71,7 +86,7 @@ FULL = Config(
     name="full",
     customers=1000,
     baseline_every=10,
-    scaling_sizes=[100, 300, 1000, 5000],
+    scaling_sizes=[100, 300, 1000],  # 5,000: the `scale` section (make bench-scale)
     scaling_workers=[1, 2, 4],
     scaling_workers_customers=300,
     created_customers=50,
@@ -80,7 +95,7 @@ FULL = Config(
     load_rate=300.0,
     load_concurrency=16,
     profile_workflows=5000,
-    budget_s=790.0,
+    budget_s=1050.0,  # from the start of the run: later sections (scaling) skip points past it
     definitions_every=10,
 )
 SMOKE = Config(
@@ -98,10 +113,30 @@ SMOKE = Config(
     budget_s=75.0,
     ui_pages=(100, 10_000, 10),
     definitions_every=8,
+    latency_customers=16,
+    underload_customers=4,
+    underload_spacing_s=0.3,
+    rss_workflows=1000,
+    scale_customers=60,
 )
 
-#: Sections of a run, for --only (scaling needs s1's figures).
-SECTIONS = ("floor", "baseline", "s1", "defs", "reads", "profile", "scaling", "ui")
+#: Sections of a run, for --only (scaling needs s1's figures), in the order they run.
+SECTIONS = (
+    "floor",
+    "baseline",
+    "s1",
+    "latency",
+    "underload",
+    "defs",
+    "reads",
+    "rss",
+    "profile",
+    "scaling",
+    "scale",
+    "ui",
+)
+#: What `make bench` runs; `scale` (5,000 customers) is `make bench-scale` (--only scale).
+DEFAULT_SECTIONS = tuple(x for x in SECTIONS if x != "scale")
 # The listing scenarios (1, 2, 3, 6) measure the listing path alone, comparable with the runs
 # before workflow definitions existed; the definitions scenario measures what they add.
 LISTING_ONLY = {"SYNC_DEFINITIONS_ENABLED": "false"}
@@ -116,9 +151,13 @@ def _tenant_specs(prefix: str, counts: list[int], seed_base: int) -> list[Tenant
 
 async def run(cfg: Config, workdir: Path, only: set[str] | None = None) -> dict[str, Any]:
     started = time.monotonic()
+    # The smoke run exercises every section (scale at its small size); `make bench` all but
+    # `scale` (make bench-scale).
+    default = set(SECTIONS) if cfg.name == "smoke" else set(DEFAULT_SECTIONS)
+    chosen = only if only is not None else default
 
     def wanted(section: str) -> bool:
-        return only is None or section in only
+        return section in chosen
 
     results: dict[str, Any] = {"config": {k: v for k, v in vars(cfg).items() if k != "notes"}}
     notes = cfg.notes
@@ -127,66 +166,128 @@ async def run(cfg: Config, workdir: Path, only: set[str] | None = None) -> dict[
         latency_ms=cfg.latency_ms,
         partitions=cfg.partitions,
         worker_concurrency=cfg.worker_concurrency,
+        fast_sandbox=cfg.fast_sandbox,
+        max_in_flight=cfg.max_in_flight,
     )
+    section_times: dict[str, float] = {}
+
+    def timed(section: str, t0: float) -> None:
+        section_times[section] = round(time.monotonic() - t0, 1)
+        print(f"  ({section}: {section_times[section]} s)", flush=True)
+
     try:
         await stack.start()
         results["machine"] = report.machine_info(pg_dsn(stack.dbname))
-        n_max = max([cfg.customers, *cfg.scaling_sizes])
-        specs = _tenant_specs("cust", spread_counts(n_max), 1000)
+        sizes = [cfg.customers, *cfg.scaling_sizes]
+        if wanted("scale"):
+            sizes.append(cfg.scale_customers)
+        specs = _tenant_specs("cust", spread_counts(max(sizes)), 1000)
         created = _tenant_specs(
             "new", [max(1, c) for c in spread_counts(cfg.created_customers, seed=11)], 900_000
         )
+        under = _tenant_specs(
+            "load", [max(1, c) for c in spread_counts(cfg.underload_customers, seed=13)], 800_000
+        )
         reader = TenantSpec(name="reader", workflow_count=cfg.reader_workflows, seed=424242)
-        extra = [reader, *created]
+        big = TenantSpec(name="rss-big", workflow_count=cfg.rss_workflows, seed=5555)
+        extra = [reader, *created, *under, big]
         if cfg.profile_workflows:
             extra.append(TenantSpec("profiled", cfg.profile_workflows, 777))
         s1_specs = specs[: cfg.customers]
         t = time.perf_counter()
         await stack.add_tenants(s1_specs + extra)  # the rest only if a scaling point needs them
-        print(f"sandbox: {len(s1_specs) + len(extra)} tenants in {time.perf_counter() - t:.1f} s")
+        warm = await stack.warm([sp.name for sp in s1_specs + extra])
+        print(
+            f"sandbox ({'fast' if cfg.fast_sandbox else 'normal'} mode): "
+            f"{len(s1_specs) + len(extra)} tenants, {warm['pages']} pages rendered in "
+            f"{time.perf_counter() - t:.1f} s",
+            flush=True,
+        )
         creds = lambda ss: [(s.customer_id, s.client_id, s.client_secret) for s in ss]  # noqa: E731
+        floor_concurrency = cfg.workers * cfg.max_in_flight
 
         # -- floor -----------------------------------------------------------------------------
         if wanted("floor"):
-            print("floor: bare concurrent httpx + one COPY", flush=True)
-            stack.reset_data()
-            stack.insert_customers(s1_specs)
-            results["floor"] = await run_floor(
-                pg_dsn(stack.dbname), stack.sandbox_url, creds(s1_specs)
-            )
-            print(f"  {results['floor']}", flush=True)
+            t0 = time.monotonic()
+            print(f"floor: bare concurrent httpx ({floor_concurrency} tenants at once) + one COPY")
+            results["floor"] = await _floor(stack, s1_specs, floor_concurrency)
+            timed("floor", t0)
 
         # -- baseline --------------------------------------------------------------------------
         if wanted("baseline"):
+            t0 = time.monotonic()
             results["baseline"] = await _baseline(cfg, stack, s1_specs, creds)
+            timed("baseline", t0)
 
         # -- scenario 1, 2, 3 ------------------------------------------------------------------
         s1: dict[str, Any] | None = None
         if wanted("s1"):
+            t0 = time.monotonic()
             s1 = await _listing_scenarios(cfg, stack, s1_specs, results)
+            timed("s1", t0)
+
+        # -- realistic latency (issue 13): ours and the floor at 250 ms ------------------------
+        if wanted("latency"):
+            t0 = time.monotonic()
+            try:
+                results["latency"] = await _latency_scenario(
+                    cfg, stack, s1_specs[: cfg.latency_customers], floor_concurrency
+                )
+            except Exception as exc:
+                notes.append(f"latency scenario failed: {exc!r}"[:2000])
+                print(f"  latency scenario FAILED: {exc!r}", flush=True)
+                traceback.print_exc()
+            finally:
+                await stack.set_latency(cfg.latency_ms)
+            timed("latency", t0)
+
+        # -- created -> readable while a sync-all runs (issue 13) ------------------------------
+        if wanted("underload"):
+            t0 = time.monotonic()
+            try:
+                results["s4_under_load"] = await _under_load(cfg, stack, s1_specs, under)
+            except Exception as exc:
+                notes.append(f"created-under-load scenario failed: {exc!r}"[:2000])
+                print(f"  created-under-load FAILED: {exc!r}", flush=True)
+                traceback.print_exc()
+            timed("underload", t0)
 
         # -- definitions -----------------------------------------------------------------------
         if wanted("defs"):
+            t0 = time.monotonic()
             try:
                 results["definitions"] = await _definitions_scenario(cfg, stack, s1_specs)
             except Exception as exc:
                 notes.append(f"definitions scenario failed: {exc!r}"[:2000])
                 print(f"  definitions scenario FAILED: {exc!r}", flush=True)
                 traceback.print_exc()
+            timed("defs", t0)
 
         # -- scenario 4, 5 ---------------------------------------------------------------------
         if wanted("reads"):
-            if "definitions" not in results:  # scenario 4: workers as the product runs them
-                await stack.start_workers(cfg.workers)
+            t0 = time.monotonic()
+            await _ensure_workers(cfg, stack, {})  # scenario 4: workers as the product runs them
             try:
                 await _read_scenarios(cfg, stack, created, reader, results)
             except Exception as exc:  # a broken scenario must not lose the others' figures
                 notes.append(f"scenario 4/5 failed: {exc!r}"[:2000])
                 print(f"  scenario 4/5 FAILED: {exc!r}", flush=True)
-            stack.stop_api()
+            timed("reads", t0)
+        stack.stop_api()
+
+        # -- sync-worker peak RSS, one big customer (issue 13) ---------------------------------
+        if wanted("rss"):
+            t0 = time.monotonic()
+            try:
+                results["worker_rss"] = await _worker_rss(cfg, stack, big)
+            except Exception as exc:
+                notes.append(f"worker RSS scenario failed: {exc!r}"[:2000])
+                print(f"  worker RSS FAILED: {exc!r}", flush=True)
+            timed("rss", t0)
 
         # -- profile ---------------------------------------------------------------------------
         if cfg.profile_workflows and wanted("profile"):
+            t0 = time.monotonic()
             print(f"profile: one customer with {cfg.profile_workflows} workflows (pyinstrument)")
             stack.reset_data()
             prof = stack.tenants["profiled"]
@@ -196,18 +297,33 @@ async def run(cfg: Config, workdir: Path, only: set[str] | None = None) -> dict[
             except Exception as exc:
                 notes.append(f"profile failed: {exc!r}"[:1000])
             stack.reset_data()
+            timed("profile", t0)
         # -- scenario 6: scaling ---------------------------------------------------------------
         if wanted("scaling") and s1 is None:
             notes.append("scaling skipped: it needs scenario 1 (--only without s1)")
         elif wanted("scaling"):
             assert s1 is not None
+            t0 = time.monotonic()
             results["s6_scaling"] = await _scaling(cfg, stack, specs, s1, started)
+            timed("scaling", t0)
+
+        # -- the scale point: 5,000 customers (make bench-scale) -------------------------------
+        if wanted("scale"):
+            t0 = time.monotonic()
+            try:
+                results["scale"] = await _scale(cfg, stack, specs[: cfg.scale_customers])
+            except Exception as exc:
+                notes.append(f"scale point failed: {exc!r}"[:2000])
+                print(f"  scale point FAILED: {exc!r}", flush=True)
+                traceback.print_exc()
+            timed("scale", t0)
         stack.stop_workers()
 
     finally:
         stack.close()
     # Last, with the stack's processes gone: the pages' server time wants a quiet machine.
     if wanted("ui"):
+        t0 = time.monotonic()
         customers, workflows, repeat = cfg.ui_pages
         print(f"UI pages: {customers} customers, {workflows} workflows, {repeat} renders per page")
         try:
@@ -218,11 +334,154 @@ async def run(cfg: Config, workdir: Path, only: set[str] | None = None) -> dict[
         except Exception as exc:
             notes.append(f"UI pages failed: {exc!r}"[:1000])
             print(f"  UI pages FAILED: {exc!r}", flush=True)
+        timed("ui", t0)
     results["runtime_s"] = round(time.monotonic() - started, 1)
+    results["section_seconds"] = section_times
     results["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["notes"] = notes
-    results["sections"] = sorted(only) if only is not None else list(SECTIONS)
+    results["sections"] = sorted(chosen)
     return results
+
+
+async def _floor(stack: Stack, specs: list[TenantSpec], concurrency: int) -> dict[str, Any]:
+    """The floor on these customers, with the sandbox's and PostgreSQL's CPU beside its own."""
+    stack.reset_data()
+    stack.insert_customers(specs)
+    assert stack.sandbox is not None
+    totals0 = await stack.sandbox_totals()
+    pg0 = postgres_cpu_seconds()
+    with Sampler({"sandbox": stack.sandbox.pid}) as sampler:
+        floor = await run_floor(
+            pg_dsn(stack.dbname),
+            stack.sandbox_url,
+            [(s.customer_id, s.client_id, s.client_secret) for s in specs],  # type: ignore[misc]
+            concurrency=concurrency,
+        )
+    floor["postgres_cpu_s"] = round(postgres_cpu_seconds() - pg0, 2)
+    totals1 = await stack.sandbox_totals()
+    floor["sandbox"] = sandbox_figures(
+        totals0, totals1, sampler.figures()["sandbox"], floor["fetch_seconds"]
+    )
+    floor["sandbox_latency_ms"] = stack.latency_ms
+    floor["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    print(f"  {floor}", flush=True)
+    return floor
+
+
+async def _ensure_workers(cfg: Config, stack: Stack, env: dict[str, str]) -> None:
+    if not stack.workers or stack.worker_env != env or len(stack.workers) != cfg.workers:
+        await stack.start_workers(cfg.workers, **env)
+
+
+async def _latency_scenario(
+    cfg: Config, stack: Stack, specs: list[TenantSpec], floor_concurrency: int
+) -> dict[str, Any]:
+    """Issue 13: Zuora at ``high_latency_ms`` per request (pages and tokens): a first sync-all
+    of these customers by the workers (``max_in_flight`` syncs each), and the floor at the same
+    in-flight budget (``workers x max_in_flight`` tenants at once)."""
+    await stack.set_latency(cfg.high_latency_ms)
+    print(
+        f"latency: sandbox at {cfg.high_latency_ms:.0f} ms, {len(specs)} customers; floor at "
+        f"{floor_concurrency} tenants at once, then ours ({cfg.workers} workers x "
+        f"WORKER_MAX_IN_FLIGHT={cfg.max_in_flight})",
+        flush=True,
+    )
+    floor = await _floor(stack, specs, floor_concurrency)
+    stack.reset_data()
+    stack.insert_customers(specs)
+    await _ensure_workers(cfg, stack, LISTING_ONLY)
+    ours = await run_sync_all(stack, specs, "latency", timeout=900.0)
+    return {"latency_ms": cfg.high_latency_ms, "floor": floor, "ours": ours}
+
+
+async def _under_load(
+    cfg: Config, stack: Stack, s1_specs: list[TenantSpec], created: list[TenantSpec]
+) -> dict[str, Any]:
+    """Issue 13: customers created over HTTP (one every ``underload_spacing_s``) while a first
+    sync-all of scenario 1's customers runs; created -> readable p50 / p95 / max."""
+    print(
+        f"created -> readable under load: {len(created)} customers created over HTTP while a "
+        f"first sync-all of {len(s1_specs)} customers runs",
+        flush=True,
+    )
+    stack.reset_data()
+    stack.insert_customers(s1_specs)
+    await _ensure_workers(cfg, stack, LISTING_ONLY)
+    if stack.api is None:
+        await stack.start_api()
+    sync_all = asyncio.create_task(run_sync_all(stack, s1_specs, "under-load", timeout=900.0))
+    await asyncio.sleep(1.0)  # the fan-out has queued the sync-all's commands
+    with stack.connect() as conn:
+        row = conn.execute("SELECT count(*) FROM sync_runs").fetchone()
+    runs_at_start = int(row[0]) if row else 0
+    readable = await created_to_readable(
+        stack, created, spacing=cfg.underload_spacing_s, timeout=120.0, poll=0.1
+    )
+    with stack.connect() as conn:
+        row = conn.execute(
+            "SELECT count(DISTINCT customer_id) FROM sync_runs"
+            " WHERE customer_id = ANY(%s) AND finished_at IS NOT NULL",
+            ([sp.customer_id for sp in s1_specs],),
+        ).fetchone()
+    s1_done_when_readable = int(row[0]) if row else 0
+    background = await sync_all  # the API stays up for the reads section
+    return {
+        **readable,
+        "sync_all_customers": len(s1_specs),
+        "sync_all_runs_when_created_started": runs_at_start,
+        "sync_all_done_when_all_readable": s1_done_when_readable,
+        "sync_all_still_running": s1_done_when_readable < len(s1_specs),
+        "sync_all": {
+            k: background[k]
+            for k in ("wall_s", "customers_done", "failed", "worker_cpu_s_total", "in_flight")
+        },
+        "load_avg_1m_at_end": background["load_avg_1m_at_end"],
+    }
+
+
+async def _worker_rss(cfg: Config, stack: Stack, big: TenantSpec) -> dict[str, Any]:
+    """Issue 13: peak RSS of a real sync-worker process (fresh, one of them) syncing one
+    customer of ``rss_workflows`` workflows: a first sync, then a no-change re-sync. Listing
+    only, as the CLI figure it replaces (definitions: the `defs` section)."""
+    print(f"worker RSS: one sync-worker process, one customer of {big.workflow_count} workflows")
+    stack.reset_data()
+    stack.insert_customers([big])
+    await stack.start_workers(1, **LISTING_ONLY)  # stops the others, waits past their session
+    worker = stack.workers[0]
+    idle = psutil.Process(worker.pid).memory_info().rss / 2**20
+    first = await run_sync_all(stack, [big], "rss-first", timeout=600.0)
+    resync = await run_sync_all(stack, [big], "rss-resync", timeout=600.0)
+    return {
+        "workflows": big.workflow_count,
+        "idle_rss_mb": round(idle, 1),
+        "first_sync_peak_rss_mb": first["worker_peak_rss_mb_max"],
+        "resync_peak_rss_mb": resync["worker_peak_rss_mb_max"],
+        "peak_rss_mb": max(first["worker_peak_rss_mb_max"], resync["worker_peak_rss_mb_max"]),
+        "first_sync_wall_s": first["wall_s"],
+        "resync_wall_s": resync["wall_s"],
+        "first_sync_worker_cpu_s": first["worker_cpu_s_total"],
+        "resync_worker_cpu_s": resync["worker_cpu_s_total"],
+        "succeeded": first["succeeded"] + resync["succeeded"],
+        "definitions": False,
+        "load_avg_1m_at_end": resync["load_avg_1m_at_end"],
+    }
+
+
+async def _scale(cfg: Config, stack: Stack, specs: list[TenantSpec]) -> dict[str, Any]:
+    """Issue 13: the 5,000-customer point - a first sync-all and a no-change re-sync."""
+    missing = [sp for sp in specs if sp.name not in stack.tenants]
+    if missing:
+        t = time.perf_counter()
+        await stack.add_tenants(missing)
+        await stack.warm([sp.name for sp in missing])
+        print(f"  {len(missing)} more tenants in {time.perf_counter() - t:.1f} s", flush=True)
+    print(f"scale: first sync-all and no-change re-sync of {len(specs)} customers")
+    stack.reset_data()
+    stack.insert_customers(specs)
+    await _ensure_workers(cfg, stack, LISTING_ONLY)
+    first = await run_sync_all(stack, specs, "scale-first", timeout=900.0)
+    resync = await run_sync_all(stack, specs, "scale-resync", timeout=900.0)
+    return {"customers": len(specs), "first_sync": first, "no_change_resync": resync}
 
 
 async def _baseline(
@@ -424,7 +683,8 @@ async def _read_scenarios(
     results: dict[str, Any],
 ) -> None:
     print("scenario 4: customers created over HTTP -> readable")
-    await stack.start_api()
+    if stack.api is None:
+        await stack.start_api()
     results["s4_created_readable"] = await created_to_readable(stack, created)
     await created_to_readable(stack, [reader], spacing=0)
     url = f"{stack.api_url}/customers/{reader.customer_id}/workflows?page_size=50"
@@ -525,6 +785,11 @@ def main() -> int:
     paths = report.write(results, args.out, plot_png=not args.smoke)
     print(report.markdown(results))
     print("wrote " + ", ".join(str(p) for p in paths))
+    print(
+        f"total: {results['runtime_s']} s ({results['runtime_s'] / 60:.1f} min) for sections "
+        f"{', '.join(results.get('sections', []))}; per section {results.get('section_seconds')};"
+        f" load avg at end {results.get('load_avg_at_end')}"
+    )
     return 0
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 from event_bus.broker import KafkaPublisher
-from sync_messages import RunStatus, SyncAllCustomers, topics
+from sync_messages import RunStatus, SyncAllCustomers, SyncReason, topics
 
 from bench.stack import Sampler, Stack, TenantSpec, postgres_cpu_seconds
 
@@ -65,7 +65,7 @@ def db_writes_since(stack: Stack, mark: dict[str, Any]) -> dict[str, int]:
 
 async def publish_sync_all(stack: Stack, label: str) -> tuple[float, str]:
     publisher = KafkaPublisher(stack.kafka, component="bench")
-    message = SyncAllCustomers.for_slot("hourly", f"bench-{label}-{uuid.uuid4().hex[:8]}")
+    message = SyncAllCustomers.for_slot(SyncReason.HOURLY, f"bench-{label}-{uuid.uuid4().hex[:8]}")
     try:
         t_pub = time.time()
         await publisher.publish_message(topics.SYNC_ALL, message, key=message.id)
@@ -80,7 +80,9 @@ async def run_sync_all(
     """Publish one SyncAllCustomers and wait until every customer has a finished run."""
     names = [s.name for s in specs]
     n = len(specs)
+    ids = [s.customer_id for s in specs]
     stats0 = await stack.sandbox_stats(names)
+    totals0 = await stack.sandbox_totals()
     mark = db_mark(stack)
     procs = {p.name: p.pid for p in stack.workers}
     assert stack.sandbox is not None
@@ -93,7 +95,7 @@ async def run_sync_all(
         " count(*) FILTER (WHERE status = %(succeeded)s),"
         " count(*) FILTER (WHERE status = ANY(%(failed)s)),"
         " max(finished_at), coalesce(sum(pages), 0)"
-        " FROM sync_runs WHERE started_at >= %(since)s"
+        " FROM sync_runs WHERE started_at >= %(since)s AND customer_id = ANY(%(ids)s)"
     )
     row: Any = None
     with Sampler(procs) as sampler, stack.connect() as conn:
@@ -108,6 +110,7 @@ async def run_sync_all(
                     "succeeded": RunStatus.SUCCEEDED.value,
                     "failed": FAILED,
                     "since": since,
+                    "ids": ids,
                 },
             ).fetchone()
             if row[0] >= n:
@@ -124,11 +127,14 @@ async def run_sync_all(
     done, succeeded, failed, last_finished, run_pages = row
     wall = (last_finished.timestamp() - t_pub) if last_finished else observed
     writes = db_writes_since(stack, mark)
+    in_flight = runs_in_flight(stack, since, ids)
     stats1 = await stack.sandbox_stats(names)
+    totals1 = await stack.sandbox_totals()
     zuora = {k: stats1[k] - stats0[k] for k in stats0}
     workflows = sum(stack.tenants[nm].workflow_count for nm in names)
     proc_figs = sampler.figures()
     workers = {k: v for k, v in proc_figs.items() if k.startswith("worker")}
+    sandbox = sandbox_figures(totals0, totals1, proc_figs.get("sandbox", {}), wall)
     result = {
         "customers": n,
         "customers_done": int(done),
@@ -152,6 +158,10 @@ async def run_sync_all(
         "worker_cpu_s_total": round(sum(v["cpu_s"] for v in workers.values()), 2),
         "worker_peak_rss_mb_max": max((v["peak_rss_mb"] for v in workers.values()), default=0),
         "postgres_cpu_s": round(pg_cpu, 2),
+        "sandbox": sandbox,
+        "in_flight": in_flight,
+        "worker_max_in_flight_setting": stack.max_in_flight,
+        "sandbox_latency_ms": stack.latency_ms,
         "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
     }
     print(
@@ -160,10 +170,64 @@ async def run_sync_all(
         f"tokens={zuora['token_requests']}, rows={writes['total']} "
         f"(ins {writes['inserted']} upd {writes['updated']} del {writes['deleted']}), "
         f"worker cpu={result['worker_cpu_s_total']} s, "
-        f"peak rss={result['worker_peak_rss_mb_max']} MB",
+        f"peak rss={result['worker_peak_rss_mb_max']} MB, in flight max "
+        f"{in_flight['max']} mean {in_flight['mean']}, sandbox "
+        f"{sandbox['cpu_ms_per_request']} CPU-ms/request",
         flush=True,
     )
     return result
+
+
+def sandbox_figures(
+    before: dict[str, Any], after: dict[str, Any], proc: dict[str, float], wall_s: float
+) -> dict[str, Any]:
+    """What the sandbox served during a scenario, from its own counters (every tenant's Zuora
+    requests; admin calls not counted) and its process's CPU (psutil delta)."""
+    requests = int(after["requests"]) - int(before["requests"])
+    cpu_s = float(proc.get("cpu_s", 0.0))
+    out: dict[str, Any] = {
+        "requests": requests,
+        "req_per_s": round(requests / wall_s, 1) if wall_s > 0 else None,
+        "cpu_s": round(cpu_s, 2),
+        "cpu_ms_per_request": round(cpu_s * 1000 / requests, 3) if requests else None,
+        "peak_rss_mb": proc.get("peak_rss_mb"),
+        "fast": before.get("fast") is not None,
+    }
+    if before.get("fast") and after.get("fast"):
+        hits = int(after["fast"]["hits"]) - int(before["fast"]["hits"])
+        out["fast_hits"] = hits
+        out["fast_fallbacks"] = int(after["fast"]["fallbacks"]) - int(before["fast"]["fallbacks"])
+        out["fast_pages_rendered"] = int(after["fast"]["pages_rendered"]) - int(
+            before["fast"]["pages_rendered"]
+        )
+    return out
+
+
+def runs_in_flight(stack: Stack, since: datetime, ids: list[uuid.UUID | None]) -> dict[str, Any]:
+    """Measured concurrency of a scenario's sync runs: the most ``sync_runs`` intervals
+    (started_at..finished_at) overlapping at one instant, and the mean (sum of the runs'
+    durations / the span from the first start to the last finish)."""
+    with stack.connect() as conn:
+        rows = conn.execute(
+            "SELECT started_at, finished_at FROM sync_runs"
+            " WHERE started_at >= %s AND customer_id = ANY(%s) AND finished_at IS NOT NULL",
+            (since, ids),
+        ).fetchall()
+    if not rows:
+        return {"max": 0, "mean": 0.0, "runs": 0}
+    events = sorted([(r[0], 1) for r in rows] + [(r[1], -1) for r in rows])
+    level = peak = 0
+    for _, step in events:  # a finish sorts before a start at the same instant (-1 < 1)
+        level += step
+        peak = max(peak, level)
+    busy = sum((r[1] - r[0]).total_seconds() for r in rows)
+    span = (max(r[1] for r in rows) - min(r[0] for r in rows)).total_seconds()
+    return {
+        "max": peak,
+        "mean": round(busy / span, 1) if span > 0 else 0.0,
+        "runs": len(rows),
+        "run_p50_s": round(_pct([(r[1] - r[0]).total_seconds() for r in rows], 0.5), 3),
+    }
 
 
 def plan_churn(
@@ -223,7 +287,12 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def created_to_readable(
-    stack: Stack, specs: list[TenantSpec], *, spacing: float = 0.2, timeout: float = 60.0
+    stack: Stack,
+    specs: list[TenantSpec],
+    *,
+    spacing: float = 0.2,
+    timeout: float = 60.0,
+    poll: float = 0.05,
 ) -> dict[str, Any]:
     """POST each customer (one every `spacing` s) and poll its workflow list until it shows
     the full total; latency = POST sent -> first GET that returns the total."""
@@ -256,7 +325,7 @@ async def created_to_readable(
                 if g.status_code == 200 and g.json()["total"] == spec.workflow_count:
                     latencies.append(time.perf_counter() - t0)
                     return
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(poll)
             failures.append(f"{spec.name}: not readable within {timeout:.0f}s")
 
         await asyncio.gather(*(one(i, s) for i, s in enumerate(specs)))
@@ -264,6 +333,7 @@ async def created_to_readable(
         "customers": len(specs),
         "readable": len(latencies),
         "spacing_s": spacing,
+        "poll_s": poll,
         "p50_s": round(_pct(latencies, 0.5), 3),
         "p95_s": round(_pct(latencies, 0.95), 3),
         "max_s": round(max(latencies), 3) if latencies else None,
@@ -285,4 +355,5 @@ def run_loadgen(url: str, key: str, **opts: Any) -> dict[str, Any]:
     out = subprocess.run(args, capture_output=True, text=True, timeout=180, check=False)  # noqa: S603
     if out.returncode != 0 or not out.stdout.strip():
         raise RuntimeError(f"loadgen failed ({out.returncode}): {out.stderr[-1500:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures

@@ -15,6 +15,7 @@ import random
 import secrets
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +162,12 @@ class Stack:
     partitions: int = 16
     worker_concurrency: int = 8
     page_length: int = 50
+    # The sandbox in fast mode (pre-rendered pages and tokens, zuora_sandbox/fast.py): it must
+    # not be what the benchmark measures.
+    fast_sandbox: bool = True
+    # Sync commands one worker process works on at once (the parallel consumer, issue 13):
+    # WORKER_MAX_IN_FLIGHT; a worker that does not know the variable ignores it.
+    max_in_flight: int = 32
     dbname: str = field(default_factory=lambda: f"bench_{os.getpid()}_{secrets.token_hex(4)}")
     encryption_key: str = field(default_factory=SecretBox.generate_key)
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(16))
@@ -173,6 +180,7 @@ class Stack:
     api_url: str = ""
     tenants: dict[str, TenantSpec] = field(default_factory=dict)
     supervisor: Supervisor = field(init=False, repr=False)
+    _workers_stopped_at: float | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.supervisor = Supervisor.in_dir(self.service_env, self.workdir)
@@ -203,7 +211,12 @@ class Stack:
         port = free_port()
         self.sandbox_url = f"http://127.0.0.1:{port}"
         sandbox = sandbox_service(
-            port, "--latency-ms", str(self.latency_ms), "--log-level", "warning"
+            port,
+            "--latency-ms",
+            str(self.latency_ms),
+            "--log-level",
+            "warning",
+            *(["--fast"] if self.fast_sandbox else []),
         )
         self.sandbox = await self.supervisor.run(sandbox)
 
@@ -237,6 +250,7 @@ class Stack:
                 "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
                 "KAFKA_TOPIC_PARTITIONS": str(self.partitions),
                 "WORKER_CONCURRENCY": str(self.worker_concurrency),
+                "WORKER_MAX_IN_FLIGHT": str(self.max_in_flight),
                 "SYNC_PAGE_LENGTH": str(self.page_length),
                 # The loopback sandbox has no per-IP token limit, and the bench measures our
                 # code: lift the token limiters (60/min each by default, README Configuration).
@@ -256,10 +270,11 @@ class Stack:
         come up: on the local broker, joins racing the old members' expiry were seen to hang
         (13 of 16 command partitions assigned, the workers never ready)."""
         for attempt in (1, 2):
-            restart = bool(self.workers)
-            if restart:
-                self.stop_workers()
-                await asyncio.sleep(5 if attempt == 1 else 15)
+            restart = bool(self.workers) or self._workers_stopped_at is not None
+            self.stop_workers()
+            if restart:  # past the old members' session timeout, however they were stopped
+                since = time.monotonic() - (self._workers_stopped_at or 0.0)
+                await asyncio.sleep(max(0.0, (5 if attempt == 1 else 15) - since))
             try:
                 return await self._start_workers(count, env)
             except WaitTimeout:
@@ -283,7 +298,9 @@ class Stack:
         return procs
 
     def stop_workers(self) -> None:
-        self.supervisor.stop(self.workers)
+        if self.workers:
+            self.supervisor.stop(self.workers)
+            self._workers_stopped_at = time.monotonic()
         self.workers = []
 
     async def start_api(self) -> Child:
@@ -323,6 +340,30 @@ class Stack:
                     self.tenants[spec.name] = spec
 
             await asyncio.gather(*(one(s) for s in specs))
+
+    async def sandbox_admin(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        """One call of the sandbox's admin API (``/_sandbox/...``), its JSON answer."""
+        async with httpx.AsyncClient(base_url=self.sandbox_url, timeout=300) as client:
+            r = await client.request(method, f"/_sandbox/{path}", **kw)
+            r.raise_for_status()
+            body: dict[str, Any] = r.json()
+            return body
+
+    async def set_latency(self, latency_ms: float) -> None:
+        """The sandbox's latency per request, changed at run time (``PATCH /_sandbox/config``)."""
+        await self.sandbox_admin("PATCH", "config", json={"latency_ms": latency_ms})
+        self.latency_ms = latency_ms
+
+    async def warm(self, names: list[str]) -> dict[str, Any]:
+        """Generate these tenants' workflows and render their pages (``POST /_sandbox/warm``)
+        now, so that no measured scenario pays the sandbox's lazy generation."""
+        return await self.sandbox_admin(
+            "POST", "warm", json={"names": names, "page_length": self.page_length}
+        )
+
+    async def sandbox_totals(self) -> dict[str, Any]:
+        """The sandbox's own counters: every tenant's requests, and its fast path's."""
+        return await self.sandbox_admin("GET", "stats")
 
     async def sandbox_stats(self, names: list[str], concurrency: int = 32) -> dict[str, int]:
         """Sum of the per-tenant request counters of these tenants."""
