@@ -13,7 +13,8 @@ sandbox and PostgreSQL are other processes and are reported beside it, from psut
 and the load average. Publishing is a no-op recorder (Kafka is not in the path measured; the
 outbox rows are still written, claimed and marked sent). Definitions are off by default, as in
 ``make bench`` scenarios 1-3 (``--definitions`` turns them on). With ``--profile DIR`` a second
-round (fresh data) runs under pyinstrument and writes ``DIR/worker-cpu-{first,resync}.txt``.
+round (fresh data) runs under cProfile and writes ``DIR/worker-cpu-{first,resync}.txt``
+(cProfile on CPU time: cumulative and own time per function).
 Prints figures; asserts nothing about time.
 """
 
@@ -21,8 +22,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import io
 import json
 import os
+import pstats
 import sys
 import tempfile
 import time
@@ -55,7 +59,7 @@ class _Published:
     def __init__(self) -> None:
         self.count = 0
 
-    async def raw(self, topic: str, key: bytes, value: bytes, headers: Any) -> None:
+    async def raw(self, topic: str, key: bytes | None, value: bytes, headers: Any) -> None:
         self.count += 1
 
     async def message(self, topic: str, message: BaseModel, *, key: str | None) -> None:
@@ -92,6 +96,15 @@ def _run_counts(stack: Stack) -> dict[str, int]:
     return {"succeeded": row[0], "runs": row[1], "workflows": row[2], "outbox_unsent": row[3]}
 
 
+def _profile_text(profiler: cProfile.Profile, cpu: float, customers: int) -> str:
+    buffer = io.StringIO()
+    buffer.write(f"CPU {cpu * 1000 / customers:.1f} ms per customer under cProfile\n")
+    stats = pstats.Stats(profiler, stream=buffer).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(70)
+    stats.sort_stats("tottime").print_stats(40)
+    return buffer.getvalue()
+
+
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="zws-worker-cpu-"))
     stack = Stack(workdir=workdir, latency_ms=args.latency_ms)
@@ -124,7 +137,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             db,
             SecretBox([stack.encryption_key]),
             allowed_base_urls=[stack.sandbox_url],
-            settings=SyncSettings(zuora_token_requests_per_minute=1_000_000, zuora_token_burst=1000),
+            settings=SyncSettings(
+                zuora_token_requests_per_minute=1_000_000, zuora_token_burst=1000
+            ),
             definition_settings=DefinitionSettings(enabled=args.definitions),
         )
 
@@ -150,11 +165,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 await _round(handler, warm_ids, 1)
                 for phase in ("first", "resync"):
                     profiler = None
-                    if profiling:
-                        from pyinstrument import Profiler
-
-                        profiler = Profiler(interval=0.001, async_mode="disabled")
-                        profiler.start()
+                    if profiling:  # CPU time, not wall time: the machine is shared
+                        profiler = cProfile.Profile(time.process_time)
+                        profiler.enable()
                     load = os.getloadavg()
                     pg0, sb0 = postgres_cpu_seconds(), sum(sandbox_proc.cpu_times()[:2])
                     t, c = time.perf_counter(), time.process_time()
@@ -162,8 +175,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     cpu, wall = time.process_time() - c, time.perf_counter() - t
                     pg1, sb1 = postgres_cpu_seconds(), sum(sandbox_proc.cpu_times()[:2])
                     if profiler is not None:
-                        profiler.stop()
-                        text = profiler.output_text(unicode=False, color=False)
+                        profiler.disable()
+                        text = _profile_text(profiler, cpu, len(ids))
                         args.profile.mkdir(parents=True, exist_ok=True)
                         (args.profile / f"worker-cpu-{phase}.txt").write_text(text)
                         print(f"  profile written: {args.profile}/worker-cpu-{phase}.txt")
@@ -182,6 +195,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     out[phase] = figs
                     print(f"  {phase}: {json.dumps(figs)}", flush=True)
         finally:
+            await engine.aclose()
             await db.dispose()
         out["published"] = published.count
     finally:
@@ -201,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--definitions", action="store_true", help="fetch definitions too")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--profile", type=Path, default=None, help="pyinstrument output dir")
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile output dir")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
     out = asyncio.run(measure(args))

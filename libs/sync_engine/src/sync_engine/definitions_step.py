@@ -129,9 +129,9 @@ class DefinitionsStep:
         ``budget_seconds`` are counted failed (the run's listing is written all the same, and
         the next run asks for them again)."""
         result = FetchedDefinitions(history_limit=self._settings.history_limit)
-        workflows = listing.workflows
-        if not self._settings.enabled or not workflows:
+        if not self._settings.enabled or not listing.total:
             return result
+        workflows = listing.all_workflows()  # the unchanged ones too: their fingerprints
         async with self._store.transaction() as tx:
             stored = await tx.workflows.definition_fingerprints(customer_id)
         now = self._clock()

@@ -43,14 +43,15 @@ class WorkflowSyncEngine:
         is used otherwise) and the definitions step's."""
         settings = settings or SyncSettings()
         store = SqlSyncStore(create_session_factory(engine), secret_box, clock)
+        self._zuora = HttpZuoraGateway(
+            settings,
+            allowed_base_urls=allowed_base_urls,
+            client_factory=client_factory,
+            on_request=on_zuora_request,
+        )
         self._sync = SyncCustomer(
             store=store,
-            zuora=HttpZuoraGateway(
-                settings,
-                allowed_base_urls=allowed_base_urls,
-                client_factory=client_factory,
-                on_request=on_zuora_request,
-            ),
+            zuora=self._zuora,
             lock=DatabaseCustomerLock(engine, wait_seconds=settings.lock_wait_seconds),
             settings=settings,
             steps=[DefinitionsStep(store, definition_settings or DefinitionSettings(), clock)],
@@ -59,3 +60,7 @@ class WorkflowSyncEngine:
 
     async def sync_customer(self, request: SyncRequest) -> SyncOutcome:
         return await self._sync(request)
+
+    async def aclose(self) -> None:
+        """Close the pooled Zuora connections (the database engine is the caller's)."""
+        await self._zuora.aclose()

@@ -26,6 +26,7 @@ from zuora_client import RejectedItem, Workflow, WorkflowExport, ZuoraCredential
 
 from sync_engine.definitions_step import DefinitionSettings, DefinitionsStep
 from sync_engine.failures import CustomerBusyError, CustomerLockLostError, FailureKind
+from sync_engine.hashing import content_hash
 from sync_engine.locks import HeldLock
 from sync_engine.outcome import CustomerSyncStatus, RunStatus, SyncOutcome, SyncStats
 from sync_engine.ports import CustomerState, Listing, RunningRun
@@ -395,6 +396,7 @@ class FakeZuora:
         self.export_delay: Callable[[int], Awaitable[object]] | None = None
         self.calls: list[tuple[str, int | None]] = []
         self.connected: list[ZuoraCredentials] = []
+        self.parsed = 0  # listed items parsed (an unchanged one is not)
 
     def put(self, workflow_id: int, name: str | None = None, **changes: Any) -> None:
         item = workflow_item(workflow_id, name or f"workflow {workflow_id}")
@@ -411,20 +413,35 @@ class FakeZuoraSession:
     def __init__(self, tenant: FakeZuora) -> None:
         self._tenant = tenant
 
-    async def list_workflows(self) -> Listing:
+    async def list_workflows(self, known: Mapping[int, str] | None = None) -> Listing:
+        """As the real session: an item whose hash equals ``known``'s comes back raw."""
         tenant = self._tenant
         tenant.calls.append(("list", None))
         if tenant.before_list is not None:
             await tenant.before_list()
         if tenant.listing_error is not None:
             raise tenant.listing_error
-        listed = {
-            wid: Workflow.from_api(item)
-            for wid, item in tenant.items.items()
-            if wid not in tenant.hidden
-        }
-        pages = max(1, -(-len(listed) // _PAGE))
-        return Listing(workflows=listed, pages=pages, rejected=list(tenant.rejected))
+        stored = known or {}
+        listed: dict[int, Workflow] = {}
+        unchanged: dict[int, dict[str, Any]] = {}
+        hashes: dict[int, str] = {}
+        for wid, item in tenant.items.items():
+            if wid in tenant.hidden:
+                continue
+            hashes[wid] = digest = content_hash(item)
+            if stored.get(wid) == digest:
+                unchanged[wid] = item
+            else:
+                listed[wid] = Workflow.from_api(item)
+        tenant.parsed += len(listed)
+        pages = max(1, -(-(len(listed) + len(unchanged)) // _PAGE))
+        return Listing(
+            workflows=listed,
+            pages=pages,
+            rejected=list(tenant.rejected),
+            unchanged=unchanged,
+            hashes=hashes,
+        )
 
     async def is_gone(self, workflow_id: int) -> bool:
         self._tenant.calls.append(("get", workflow_id))

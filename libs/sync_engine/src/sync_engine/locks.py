@@ -107,21 +107,22 @@ async def _advisory_lock(
     key = advisory_key(customer_id)
     deadline = time.monotonic() + wait_seconds
     async with engine.connect() as conn:
-        pid = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+        # Autocommit: a session-level advisory lock needs no transaction, so no COMMIT round
+        # trip after each statement (and no transaction is held open while we wait or sync).
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        attempt = text("SELECT pg_try_advisory_lock(:k), pg_backend_pid()")
         while True:
-            got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
-            await conn.commit()  # do not hold a transaction open while we wait or sync
+            got, pid = (await conn.execute(attempt, {"k": key})).one()
             if got:
                 break
             if time.monotonic() >= deadline:
                 raise CustomerBusyError(f"customer {customer_id} is being synced by another worker")
             await asyncio.sleep(_POLL_SECONDS)
         try:
-            yield HeldLock(customer_id, holder_pid=pid)
+            yield HeldLock(customer_id, holder_pid=int(pid))
         finally:
             try:
                 await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                await conn.commit()
             except Exception:
                 # The connection died (which released the lock server-side): the sync's outcome,
                 # already committed or recorded, must not be replaced by this error.

@@ -18,10 +18,16 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from workflow_store.definitions import DefinitionChange, DefinitionFingerprint, FetchedDefinition
-from zuora_client import RejectedItem, Workflow, WorkflowExport, ZuoraCredentials
+from zuora_client import (
+    InvalidResponseError,
+    RejectedItem,
+    Workflow,
+    WorkflowExport,
+    ZuoraCredentials,
+)
 
 from sync_engine.locks import HeldLock
 from sync_engine.outcome import CustomerSyncStatus, SyncOutcome
@@ -61,11 +67,36 @@ class CustomerState:
 @dataclass(frozen=True)
 class Listing:
     """A complete listing: every page to a real last page. ``rejected``: items Zuora sent that
-    could not be read (skipped, never deleted because of that)."""
+    could not be read (skipped, never deleted because of that).
+
+    ``workflows`` are the parsed items; ``unchanged`` the raw items whose content hash equals
+    the stored one (given to :meth:`ZuoraSession.list_workflows` as ``known``): they are not
+    parsed, as nothing about them is written. ``hashes``: content hashes the listing already
+    computed (every id of ``unchanged``, and any of ``workflows``)."""
 
     workflows: dict[int, Workflow]
     pages: int
     rejected: list[RejectedItem] = field(default_factory=list)
+    unchanged: dict[int, dict[str, Any]] = field(default_factory=dict)
+    hashes: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """How many workflows the listing holds (parsed or unchanged)."""
+        return len(self.workflows) + len(self.unchanged)
+
+    def all_workflows(self) -> dict[int, Workflow]:
+        """Every listed workflow parsed: the unchanged ones are parsed now (for a step that
+        needs their fields). One that no longer parses is left out (it is kept, unchanged)."""
+        if not self.unchanged:
+            return self.workflows
+        out = dict(self.workflows)
+        for workflow_id, item in self.unchanged.items():
+            try:
+                out[workflow_id] = Workflow.from_api(item)
+            except InvalidResponseError:
+                continue
+        return out
 
 
 @dataclass(frozen=True)
@@ -82,9 +113,11 @@ class RunningRun:
 class ZuoraSession(Protocol):
     """One customer's Zuora tenant, for the duration of one run."""
 
-    async def list_workflows(self) -> Listing:
+    async def list_workflows(self, known: Mapping[int, str] | None = None) -> Listing:
         """Every page of ``GET /workflows``; raises ``IncompleteListingError`` unless the
-        listing reached a real last page (then nothing may be deleted or marked synced)."""
+        listing reached a real last page (then nothing may be deleted or marked synced).
+        ``known``: the stored content hashes (id -> hash); an item whose hash equals its stored
+        one may be handed back raw in ``Listing.unchanged`` instead of parsed."""
         ...
 
     async def is_gone(self, workflow_id: int) -> bool:

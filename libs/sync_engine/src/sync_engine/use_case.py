@@ -187,18 +187,26 @@ class SyncCustomer:
             if reason:
                 return await _record_skip(tx, request, reason, coalesced=True)
             run_id = await tx.runs.start_run(request, started_at)
+            # Read with the run's start (one transaction fewer): we hold the customer's lock,
+            # so no other run changes these rows until our write.
+            stored = await tx.workflows.stored_hashes(request.customer_id)
         start = _RunStart(run_id, started_at, *self._valid_allow_deletes(request, started_at))
         stats = SyncStats()
         try:
             listing, plan, fetched = await self._fetch(
-                request, customer.credentials(), start, stats
+                request, customer.credentials(), start, stats, stored
             )
             return await self._write(request, start, lock, listing, plan, fetched, stats)
         except Exception as exc:
             return await self._record_failure(request, start, lock, exc, stats)
 
     async def _fetch(
-        self, request: SyncRequest, creds: ZuoraCredentials, start: _RunStart, stats: SyncStats
+        self,
+        request: SyncRequest,
+        creds: ZuoraCredentials,
+        start: _RunStart,
+        stats: SyncStats,
+        stored: dict[int, str],
     ) -> tuple[Listing, _Plan, list[Fetched]]:
         """Every Zuora call of the run: the listing, the plan, then what the plan needs."""
         deadline = self._settings.deadline_seconds
@@ -206,9 +214,10 @@ class SyncCustomer:
         # Zuora does; it covers only the Zuora calls, so a write is never cut mid-transaction.
         try:
             async with asyncio.timeout(deadline) as scope, self._zuora.connect(creds) as zuora:
-                listing = await zuora.list_workflows()
+                # An item whose hash equals the stored one comes back unparsed.
+                listing = await zuora.list_workflows(known=stored)
                 stats.pages = listing.pages
-                plan = await self._plan(request.customer_id, listing, start)
+                plan = self._plan(stored, listing, start)
                 plan = await self._confirm_absences(zuora, plan)
                 fetched = []
                 for step in self._steps:
@@ -227,12 +236,16 @@ class SyncCustomer:
             ) from None
         return listing, plan, fetched
 
-    async def _plan(self, customer_id: uuid.UUID, listing: Listing, start: _RunStart) -> _Plan:
+    def _plan(self, stored: dict[int, str], listing: Listing, start: _RunStart) -> _Plan:
         """Outside any transaction: what the write would do, before asking Zuora anything more.
-        (We hold the customer's lock, so no other run changes these rows meanwhile.)"""
-        listed = {wid: content_hash(wf.raw) for wid, wf in listing.workflows.items()}
-        async with self._store.transaction() as tx:
-            stored = await tx.workflows.stored_hashes(customer_id)
+        ``stored`` was read under the customer's lock, which we still hold: no other run has
+        changed these rows meanwhile."""
+        hashes = listing.hashes
+        listed = {
+            wid: hashes.get(wid) or content_hash(wf.raw) for wid, wf in listing.workflows.items()
+        }
+        for wid in listing.unchanged:
+            listed[wid] = hashes[wid]
         warnings = [f"skipped a workflow item: {item.reason}" for item in listing.rejected]
         unreadable = [item for item in listing.rejected if item.workflow_id is None]
         if unreadable:
@@ -311,7 +324,7 @@ class SyncCustomer:
             stats.updated = len(reconcile.to_update)
             stats.deleted = len(plan.confirmed_deletes)
             stats.unchanged = reconcile.unchanged
-            stats.total = len(listing.workflows)
+            stats.total = listing.total
             stats.errors = len(listing.rejected) + plan.confirm_failures
             outcome = _outcome_of(request, start.run_id, plan, stats)
             for result in fetched:

@@ -1,7 +1,7 @@
 """Async Zuora REST client for Workflow definitions (see README.md)."""
 
 from ._auth import TokenCache, default_token_cache, expiry_margin, token_key
-from ._client import USER_AGENT, ZuoraClient
+from ._client import USER_AGENT, SharedHttpClients, ZuoraClient
 from ._definition_models import (
     CanvasPosition,
     ExportedWorkflow,
@@ -84,6 +84,7 @@ __all__ = [
     "ResponseTooLargeError",
     "RetryPolicy",
     "ServerError",
+    "SharedHttpClients",
     "TokenCache",
     "TokenRateLimiter",
     "TransportError",

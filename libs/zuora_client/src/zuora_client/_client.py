@@ -8,6 +8,7 @@ import logging
 import random
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import Any, Self
 
@@ -25,7 +26,7 @@ from ._export import check_workflow_id, export_request, versions_path
 from ._guards import HostGuards, default_host_guards
 from ._hosts import check_base_url
 from ._models import Workflow, WorkflowPage, ZuoraCredentials
-from ._paging import Listing, check_page_length
+from ._paging import Listing, Unchanged, check_page_length
 from ._retry import RetryPolicy
 from ._transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -54,6 +55,78 @@ def _shared_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def _no_cookies() -> CookieJar:
+    """A jar that keeps nothing: a client shared by many tenants must not carry one tenant's
+    cookies into another's requests (the API authenticates by bearer token alone)."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
+class SharedHttpClients:
+    """One ``httpx.AsyncClient`` (connection pool, keep-alive) per Zuora base URL, shared by
+    every :class:`ZuoraClient` given it: no client, TLS set-up and TCP connection per sync.
+
+    A client is tied to the event loop that made it; on another loop (a new ``asyncio.run``) the
+    set starts afresh. The clients keep no cookies. Close with :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 30.0,
+        max_connections: int = 128,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._timeout = timeout
+        self._max_connections = max_connections
+        self._transport = transport
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self, base_url: str) -> httpx.AsyncClient:
+        """The client of ``base_url`` (already checked and normalised by the caller)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._clients, self._loop = {}, loop
+        client = self._clients.get(base_url)
+        if client is None or client.is_closed:
+            client = _http_client(
+                base_url,
+                transport=self._transport,
+                timeout=self._timeout,
+                max_connections=self._max_connections,
+                cookies=_no_cookies(),
+            )
+            self._clients[base_url] = client
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+def _http_client(
+    base_url: str,
+    *,
+    transport: httpx.AsyncBaseTransport | None,
+    timeout: float,
+    max_connections: int,
+    cookies: CookieJar | None = None,
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url,
+        transport=transport,
+        verify=_shared_ssl_context(),
+        timeout=timeout,
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        follow_redirects=False,
+        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        cookies=cookies,
+    )
+
+
 class ZuoraClient:
     """Async client for the Zuora Workflow REST endpoints.
 
@@ -69,6 +142,9 @@ class ZuoraClient:
     (ResponseTooLargeError), ``request_deadline`` bounds each attempt, body included
     (DeadlineExceededError), and ``host_guards`` (default: process-wide) holds the host's
     token-endpoint limiter and circuit breaker (RateLimitError / CircuitOpenError).
+    ``shared_http`` (optional): take the HTTP client (connection pool) of this base URL from
+    it instead of building one (then ``transport``, ``timeout`` and ``max_connections`` are
+    the shared set's), and leave it open on close.
     """
 
     def __init__(
@@ -90,6 +166,7 @@ class ZuoraClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         request_deadline: float = DEFAULT_REQUEST_DEADLINE,
         host_guards: HostGuards | None = None,
+        shared_http: SharedHttpClients | None = None,
     ) -> None:
         if max_pages < 1:
             raise ValueError("max_pages must be >= 1")
@@ -99,17 +176,17 @@ class ZuoraClient:
         self._token_key: TokenKey = token_key(self._base_url, credentials)
         self._max_pages = max_pages
         self.stats = ClientStats()
-        self._http = httpx.AsyncClient(
-            base_url=self._base_url,
-            transport=transport,
-            verify=_shared_ssl_context(),
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            follow_redirects=False,
-            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-        )
+        # A shared pool is kept open by its owner; a client of our own is closed with us.
+        self._owns_http = shared_http is None
+        if shared_http is None:
+            self._http = _http_client(
+                self._base_url,
+                transport=transport,
+                timeout=timeout,
+                max_connections=max_connections,
+            )
+        else:
+            self._http = shared_http.get(self._base_url)
         guards = host_guards if host_guards is not None else default_host_guards()
         self._transport = Transport(
             self._http,
@@ -140,7 +217,8 @@ class ZuoraClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     def __repr__(self) -> str:
         return (
@@ -149,19 +227,25 @@ class ZuoraClient:
 
     # ------------------------------------------------------------------ public API
 
-    def iter_pages(self, page_length: int = 50) -> AsyncIterator[WorkflowPage]:
+    def iter_pages(
+        self, page_length: int = 50, *, unchanged: Unchanged | None = None
+    ) -> AsyncIterator[WorkflowPage]:
         """Pages of ``GET /workflows`` from page 1; each page holds only ids new in this
-        listing. Raises ValueError at once unless 1 <= page_length <= 50."""
+        listing. Raises ValueError at once unless 1 <= page_length <= 50. ``unchanged(id,
+        item)`` (optional) tells which items the caller already holds: those are handed over
+        raw in ``page.unchanged``, not parsed (a no-change listing then parses nothing)."""
         check_page_length(page_length)
-        return self._iter_pages(page_length)
+        return self._iter_pages(page_length, unchanged)
 
-    async def _iter_pages(self, page_length: int) -> AsyncIterator[WorkflowPage]:
+    async def _iter_pages(
+        self, page_length: int, unchanged: Unchanged | None = None
+    ) -> AsyncIterator[WorkflowPage]:
         listing = Listing(max_pages=self._max_pages)
         while not listing.done:
             body = await self._get_json(
                 "/workflows", params={"page": listing.page, "page_length": page_length}
             )
-            page = listing.accept(body)
+            page = listing.accept(body, unchanged)
             self.stats.pages += 1
             yield page
 

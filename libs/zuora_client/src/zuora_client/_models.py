@@ -108,12 +108,15 @@ class RejectedItem:
 class WorkflowPage:
     """One page of a listing: ``number`` (from 1), the workflows whose id is new in this
     listing, ``item_count``, the number of items the page carried (duplicates included), and
-    ``rejected``, the items that could not be parsed (the listing goes on without them)."""
+    ``rejected``, the items that could not be parsed (the listing goes on without them), and
+    ``unchanged``, id -> raw item of the items the caller said it already holds (not parsed;
+    ``ZuoraClient.iter_pages(unchanged=...)``)."""
 
     number: int
     workflows: list[Workflow] = field(default_factory=list)
     item_count: int = 0
     rejected: list[RejectedItem] = field(default_factory=list)
+    unchanged: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def _parse_version(item: dict[str, Any], where: str) -> WorkflowVersion | None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import InvalidResponseError, PaginationError
-from ._models import RejectedItem, Workflow, WorkflowPage
+from ._models import MAX_WORKFLOW_ID, RejectedItem, Workflow, WorkflowPage
+
+Unchanged = Callable[[int, dict[str, Any]], bool]
+"""``unchanged(id, item)``: True when the caller already holds this exact item (e.g. its content
+hash equals the stored one), which is then handed over raw instead of parsed."""
 
 MAX_PAGE_LENGTH = 50
 
@@ -55,11 +60,15 @@ class Listing:
     seen: set[int] = field(default_factory=set)
     done: bool = False
 
-    def accept(self, body: Any) -> WorkflowPage:
+    def accept(self, body: Any, unchanged: Unchanged | None = None) -> WorkflowPage:
         """Parse the body of page ``self.page`` and advance. Raises on a malformed body, on an
         empty page announcing a next page, on a page adding no new id, and when another page
         would exceed ``max_pages``. A malformed *item* does not raise: it is returned in
-        ``rejected`` (the caller decides; ``ZuoraClient.list_workflows`` raises on it)."""
+        ``rejected`` (the caller decides; ``ZuoraClient.list_workflows`` raises on it).
+
+        ``unchanged``: asked for each object item with a valid id not seen before in this
+        listing; an item it accepts is not parsed (the caller holds it already, and it parsed
+        then) and goes into ``page.unchanged`` raw. The paging rules count it as any item."""
         number = self.page
         if not isinstance(body, dict):
             raise InvalidResponseError(f"page {number}: response body is not a JSON object")
@@ -73,8 +82,16 @@ class Listing:
             )
         new: list[Workflow] = []
         rejected: list[RejectedItem] = []
+        kept: dict[int, dict[str, Any]] = {}
         known_ids = 0
         for index, item in enumerate(data):
+            if unchanged is not None:
+                item_id = _valid_id(item)
+                if item_id is not None and item_id not in self.seen and unchanged(item_id, item):
+                    known_ids += 1
+                    self.seen.add(item_id)
+                    kept[item_id] = item
+                    continue
             where = f"workflow item {index} on page {number}"
             try:
                 workflow = Workflow.from_api(item, where=where)
@@ -85,7 +102,7 @@ class Listing:
             if workflow.id not in self.seen:
                 self.seen.add(workflow.id)
                 new.append(workflow)
-        if known_ids and not new and not rejected:
+        if known_ids and not new and not kept and not rejected:
             raise PaginationError(
                 f"page {number} added no new workflow id ({len(data)} items, all seen before): "
                 "the server is repeating pages"
@@ -96,7 +113,13 @@ class Listing:
             raise PaginationError(f"listing did not end within max_pages={self.max_pages} pages")
         else:
             self.page = number + 1
-        return WorkflowPage(number=number, workflows=new, item_count=len(data), rejected=rejected)
+        return WorkflowPage(
+            number=number,
+            workflows=new,
+            item_count=len(data),
+            rejected=rejected,
+            unchanged=kept,
+        )
 
 
 def _readable_id(item: Any) -> int | None:
@@ -107,3 +130,10 @@ def _readable_id(item: Any) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return None
+
+
+def _valid_id(item: Any) -> int | None:
+    """The id ``Workflow.from_api`` would read (an integer or a string of digits, in range), or
+    None (the item is then parsed, and rejected if it must be)."""
+    value = _readable_id(item)
+    return value if value is not None and 0 <= value <= MAX_WORKFLOW_ID else None

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from event_bus.broker import json_headers
 from event_bus.outbox import PublishFn, enqueue
 from pydantic import BaseModel
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sync_messages import topics
@@ -27,6 +27,8 @@ from workflow_store.models import OutboxMessage, ProcessedMessage, RunStatus, Sy
 
 _CLAIMER = "sync-worker"
 _CLAIM_TTL = timedelta(seconds=120)  # longer than a few publishes of 10 s at most each
+_OUTBOX = OutboxMessage.metadata.tables[OutboxMessage.__tablename__]
+_PROCESSED = ProcessedMessage.metadata.tables[ProcessedMessage.__tablename__]
 
 # What settling a sync publishes (only the worker writes these topics through the outbox).
 SETTLED_TOPICS = (topics.SYNC_RETRY, topics.SYNC_DLQ, topics.SYNC_EVENTS)
@@ -36,6 +38,23 @@ SETTLED_TOPICS = (topics.SYNC_RETRY, topics.SYNC_DLQ, topics.SYNC_EVENTS)
 class Publication:
     topic: str
     message: BaseModel
+
+
+def _outbox_row(publication: Publication, key: str | None, now: datetime) -> dict[str, object]:
+    """The outbox row of ``publication``, as ``event_bus.outbox.enqueue`` builds it."""
+    message = publication.message
+    message_id = getattr(message, "id", None)
+    if message_id is None:
+        raise ValueError(f"{type(message).__name__} has no id: it cannot go through the outbox")
+    return {
+        "id": message_id if isinstance(message_id, uuid.UUID) else uuid.UUID(str(message_id)),
+        "topic": publication.topic,
+        "key": key,
+        "payload": message.model_dump(mode="json"),
+        "headers": None,
+        "attempts": 0,
+        "created_at": now,
+    }
 
 
 class ProcessedLedger:
@@ -70,9 +89,26 @@ class ProcessedLedger:
         """Record the message as settled with what it publishes, in one transaction."""
         try:
             async with self._sessions() as session, session.begin():
-                session.add(ProcessedMessage(consumer=consumer, message_id=message_id))
-                for publication in publications:
-                    enqueue(session, topic=publication.topic, message=publication.message, key=key)
+                if session.get_bind().dialect.name == "postgresql":
+                    # Core statements, no ORM objects and unit of work per settled message:
+                    # what event_bus.outbox.enqueue writes (the seq from the outbox sequence,
+                    # in the order given).
+                    now = datetime.now(UTC)
+                    await session.execute(
+                        insert(_PROCESSED).values(
+                            consumer=consumer, message_id=message_id, processed_at=now
+                        )
+                    )
+                    if publications:
+                        await session.execute(
+                            insert(_OUTBOX), [_outbox_row(p, key, now) for p in publications]
+                        )
+                else:  # SQLite: enqueue's max(seq) + 1 needs one INSERT per row
+                    session.add(ProcessedMessage(consumer=consumer, message_id=message_id))
+                    for publication in publications:
+                        enqueue(
+                            session, topic=publication.topic, message=publication.message, key=key
+                        )
                 if retry_scheduled_run is not None:
                     # An attempt that will be retried is not a failure an operator must act on.
                     await session.execute(
@@ -93,26 +129,34 @@ class ProcessedLedger:
         """
         now = datetime.now(UTC)
         async with self._sessions() as session, session.begin():
-            stmt = (
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.sent_at.is_(None),
-                    OutboxMessage.dead_at.is_(None),
-                    OutboxMessage.key == key,
-                    OutboxMessage.topic.in_(SETTLED_TOPICS),
-                    or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
-                )
-                .order_by(OutboxMessage.seq)
+            pending = select(OutboxMessage.id).where(
+                OutboxMessage.sent_at.is_(None),
+                OutboxMessage.dead_at.is_(None),
+                OutboxMessage.key == key,
+                OutboxMessage.topic.in_(SETTLED_TOPICS),
+                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
             )
             if session.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            claimed = [(row.id, row.topic, row.payload) for row in await session.scalars(stmt)]
-            if claimed:
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id.in_([row_id for row_id, _, _ in claimed]))
+                # One statement: lock the unclaimed rows (skipping any the relay holds), claim
+                # them and read them back; publication order is the outbox's seq.
+                claim = (
+                    update(_OUTBOX)
+                    .where(_OUTBOX.c.id.in_(pending.with_for_update(skip_locked=True)))
                     .values(claimed_by=_CLAIMER, claimed_until=now + _CLAIM_TTL)
+                    .returning(_OUTBOX.c.id, _OUTBOX.c.topic, _OUTBOX.c.payload, _OUTBOX.c.seq)
                 )
+                rows = sorted((await session.execute(claim)).all(), key=lambda row: row.seq)
+                claimed = [(row.id, row.topic, row.payload) for row in rows]
+            else:
+                stmt = select(OutboxMessage).where(OutboxMessage.id.in_(pending))
+                found = await session.scalars(stmt.order_by(OutboxMessage.seq))
+                claimed = [(row.id, row.topic, row.payload) for row in found]
+                if claimed:
+                    await session.execute(
+                        update(OutboxMessage)
+                        .where(OutboxMessage.id.in_([row_id for row_id, _, _ in claimed]))
+                        .values(claimed_by=_CLAIMER, claimed_until=now + _CLAIM_TTL)
+                    )
         sent: list[uuid.UUID] = []
         failure: Exception | None = None
         for row_id, topic, payload in claimed:

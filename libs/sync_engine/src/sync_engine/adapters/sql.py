@@ -10,12 +10,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import Integer, cast, delete, extract, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from workflow_store.crypto import SecretBox
-from workflow_store.customers import decrypt_client_secret
 from workflow_store.definitions import (
     DefinitionChange,
     DefinitionFingerprint,
@@ -23,7 +22,7 @@ from workflow_store.definitions import (
     current_fingerprints,
     store_definitions,
 )
-from workflow_store.models import Customer, StoredWorkflow, SyncRun
+from workflow_store.models import Customer, StoredWorkflow, SyncRun, UTCDateTime
 from workflow_store.workflow_counts import refresh_workflow_counts
 from zuora_client import Workflow, ZuoraCredentials
 
@@ -37,6 +36,17 @@ from sync_engine.rows import UPDATABLE_COLUMNS, stored_request_id, workflow_row
 __all__ = ["SqlRunLedger", "SqlSyncStore", "SqlTransaction", "SqlWorkflowRepository"]
 
 _DELETE_CHUNK = 500
+_CUSTOMERS = Customer.metadata.tables[Customer.__tablename__]
+_RUNS = SyncRun.metadata.tables[SyncRun.__tablename__]
+_CUSTOMER_COLUMNS = (
+    _CUSTOMERS.c.id,
+    _CUSTOMERS.c.active,
+    _CUSTOMERS.c.last_successful_sync_at,
+    _CUSTOMERS.c.base_url,
+    _CUSTOMERS.c.client_id,
+    _CUSTOMERS.c.entity_id,
+    _CUSTOMERS.c.client_secret_encrypted,
+)
 
 
 class SqlSyncStore:
@@ -151,24 +161,24 @@ class SqlRunLedger:
         self._box = secret_box
 
     async def customer(self, customer_id: uuid.UUID, *, hold: bool = False) -> CustomerState | None:
+        # Core: the columns the sync reads, no ORM object (a sync reads its customer three times).
+        stmt = select(*_CUSTOMER_COLUMNS).where(_CUSTOMERS.c.id == customer_id)
         if hold:
             # FOR SHARE: the customer cannot be deleted under the write; if it is already gone,
             # its rows and runs went with it (ON DELETE CASCADE).
-            row = await self._session.scalar(
-                select(Customer).where(Customer.id == customer_id).with_for_update(read=True)
-            )
-        else:
-            row = await self._session.get(Customer, customer_id)
+            stmt = stmt.with_for_update(read=True)
+        row = (await self._session.execute(stmt)).first()
         if row is None:
             return None
         box = self._box
         base_url, client_id, entity_id = row.base_url, row.client_id, row.entity_id
+        encrypted = row.client_secret_encrypted
 
         def credentials() -> ZuoraCredentials:
             return ZuoraCredentials(
                 base_url=base_url,
                 client_id=client_id,
-                client_secret=decrypt_client_secret(box, row),
+                client_secret=box.decrypt(encrypted),  # as decrypt_client_secret does
                 entity_id=entity_id,
             )
 
@@ -180,28 +190,29 @@ class SqlRunLedger:
         )
 
     @staticmethod
-    def _new_run(request: SyncRequest, status: RunStatus, started_at: datetime) -> SyncRun:
-        """The one place a ``sync_runs`` row is built from a request."""
-        return SyncRun(
-            id=uuid.uuid4(),
-            customer_id=request.customer_id,
-            command_id=request.command_id,
-            reason=request.reason,
-            attempt=request.attempt,
-            forced=request.force,
-            status=status.value,
-            started_at=started_at,
-            replay_of=request.replay_of,
-        )
+    def _new_run(request: SyncRequest, status: RunStatus, started_at: datetime) -> dict[str, Any]:
+        """The one place a ``sync_runs`` row is built from a request (a Core row: no ORM
+        object per run; the Table's column defaults fill the counters)."""
+        return {
+            "id": uuid.uuid4(),
+            "customer_id": request.customer_id,
+            "command_id": request.command_id,
+            "reason": request.reason,
+            "attempt": request.attempt,
+            "forced": request.force,
+            "status": status.value,
+            "started_at": started_at,
+            "replay_of": request.replay_of,
+        }
 
     async def start_run(self, request: SyncRequest, started_at: datetime) -> uuid.UUID:
         # We hold the customer's lock, so a run still marked running was left by a process that
         # died mid-sync (its lock went with its connection): close it for the record.
         await self._session.execute(
-            update(SyncRun)
+            update(_RUNS)
             .where(
-                SyncRun.customer_id == request.customer_id,
-                SyncRun.status == RunStatus.RUNNING.value,
+                _RUNS.c.customer_id == request.customer_id,
+                _RUNS.c.status == RunStatus.RUNNING.value,
             )
             .values(
                 status=RunStatus.FAILED.value,
@@ -211,18 +222,14 @@ class SqlRunLedger:
             )
         )
         run = self._new_run(request, RunStatus.RUNNING, started_at)
-        self._session.add(run)
-        await self._session.flush()
-        return run.id
+        await self._session.execute(insert(_RUNS), [run])
+        return uuid.UUID(str(run["id"]))
 
     async def record_skip(self, request: SyncRequest, skip_reason: str, now: datetime) -> uuid.UUID:
         run = self._new_run(request, RunStatus.SKIPPED, now)
-        run.skip_reason = skip_reason
-        run.finished_at = now
-        run.duration_ms = 0
-        self._session.add(run)
-        await self._session.flush()
-        return run.id
+        run.update(skip_reason=skip_reason, finished_at=now, duration_ms=0)
+        await self._session.execute(insert(_RUNS), [run])
+        return uuid.UUID(str(run["id"]))
 
     async def running_run(self, customer_id: uuid.UUID) -> RunningRun | None:
         row = (
@@ -239,32 +246,48 @@ class SqlRunLedger:
         return None if row is None else RunningRun(row.started_at, row.command_id)
 
     async def finish_run(self, run_id: uuid.UUID, outcome: SyncOutcome, now: datetime) -> None:
-        run = await self._session.get(SyncRun, run_id)
-        if run is None:  # pragma: no cover - the row was written before the listing started
-            return
+        # One Core UPDATE (no ORM load + unit of work); the duration from the stored start.
         stats = outcome.stats
-        run.status = outcome.status.value
-        run.pages = stats.pages
-        run.created = stats.created
-        run.updated = stats.updated
-        run.deleted = stats.deleted
-        run.unchanged = stats.unchanged
-        run.total = stats.total
-        run.definitions_fetched = stats.definitions_fetched
-        run.definitions_changed = stats.definitions_changed
-        run.definitions_failed = stats.definitions_failed
-        run.blocked_deletes = outcome.blocked_deletes
-        run.error_kind = outcome.error_kind.value if outcome.error_kind else None
-        run.error_message = outcome.error_message
-        run.skip_reason = outcome.skip_reason
+        values: dict[str, Any] = {
+            "status": outcome.status.value,
+            "pages": stats.pages,
+            "created": stats.created,
+            "updated": stats.updated,
+            "deleted": stats.deleted,
+            "unchanged": stats.unchanged,
+            "total": stats.total,
+            "definitions_fetched": stats.definitions_fetched,
+            "definitions_changed": stats.definitions_changed,
+            "definitions_failed": stats.definitions_failed,
+            "blocked_deletes": outcome.blocked_deletes,
+            "error_kind": outcome.error_kind.value if outcome.error_kind else None,
+            "error_message": outcome.error_message,
+            "skip_reason": outcome.skip_reason,
+            "finished_at": now,
+        }
         if outcome.zuora_request_id is not None:
-            run.zuora_request_id = stored_request_id(outcome.zuora_request_id)
-        run.finished_at = now
-        run.duration_ms = max(0, int((now - run.started_at).total_seconds() * 1000))
+            values["zuora_request_id"] = stored_request_id(outcome.zuora_request_id)
+        if self._dialect() == "postgresql":
+            elapsed_ms = func.floor(
+                extract("epoch", literal(now, UTCDateTime()) - _RUNS.c.started_at) * 1000
+            )
+            values["duration_ms"] = func.greatest(0, cast(elapsed_ms, Integer))
+        else:  # SQLite: the start as stored, then the same arithmetic in Python
+            started = await self._session.scalar(
+                select(_RUNS.c.started_at).where(_RUNS.c.id == run_id)
+            )
+            if started is None:  # pragma: no cover - the row was written before the listing
+                return
+            values["duration_ms"] = max(0, int((now - started).total_seconds() * 1000))
+        await self._session.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(**values))
 
     async def record_customer(self, customer_id: uuid.UUID, status: CustomerSyncStatus) -> None:
-        customer = await self._session.get(Customer, customer_id)
-        if customer is None:  # deleted meanwhile: its runs went with it
-            return
-        for column, value in status.columns().items():
-            setattr(customer, column, value)
+        # A customer deleted meanwhile matches no row: its runs went with it. ``updated_at``
+        # moves, as the ORM's flush moved it (the column's onupdate).
+        await self._session.execute(
+            update(_CUSTOMERS).where(_CUSTOMERS.c.id == customer_id).values(**status.columns())
+        )
+
+    def _dialect(self) -> str:
+        bind = self._session.bind
+        return bind.dialect.name if bind is not None else "postgresql"
