@@ -130,6 +130,67 @@ async def test_a_finished_run_and_its_customer_carry_the_outcome(db: Db) -> None
     assert customer.last_sync_error == "AuthenticationError: invalid client"
 
 
+async def test_the_run_row_written_by_core_statements_is_the_one_the_orm_path_wrote(
+    db: Db,
+) -> None:
+    """finish_run is one UPDATE: the duration from the stored start (truncated to whole ms,
+    never negative), a request id only when the outcome has one, every counter and note."""
+    cid = await db.customer("acme")
+    async with db.store.transaction() as tx:
+        run_id = await tx.runs.start_run(SyncRequest(customer_id=cid, force=True), T0)
+        skip_id = await tx.runs.record_skip(SyncRequest(customer_id=cid), "covered", T0)
+    stats = SyncStats(pages=2, created=3, updated=4, deleted=1, unchanged=5, total=12)
+    stats.definitions_fetched, stats.definitions_changed = 7, 6
+    first = SyncOutcome(
+        customer_id=cid,
+        status=RunStatus.FAILED,
+        run_id=run_id,
+        stats=stats,
+        error_kind=FailureKind.TRANSIENT,
+        error_message="boom",
+        zuora_request_id="req-1",
+    )
+    async with db.store.transaction() as tx:
+        await tx.runs.finish_run(run_id, first, T0 + timedelta(microseconds=1_234_567))
+    then = SyncOutcome(
+        customer_id=cid,
+        status=RunStatus.DELETES_BLOCKED,
+        run_id=run_id,
+        stats=stats,
+        blocked_deletes=9,
+        error_message="guard",
+    )
+    async with db.store.transaction() as tx:
+        await tx.runs.finish_run(run_id, then, T0 - timedelta(seconds=1))  # a clock step back
+
+    by_id = {run.id: run for run in await db.runs(cid)}
+    run = by_id[run_id]
+    assert (run.status, run.forced, run.blocked_deletes, run.error_kind) == (
+        "deletes_blocked",
+        True,
+        9,
+        None,
+    )
+    assert (run.pages, run.created, run.updated, run.deleted, run.unchanged, run.total) == (
+        2,
+        3,
+        4,
+        1,
+        5,
+        12,
+    )
+    assert (run.definitions_fetched, run.definitions_changed, run.definitions_failed) == (7, 6, 0)
+    assert run.error_message == "guard" and run.zuora_request_id == "req-1"  # kept
+    assert run.finished_at == T0 - timedelta(seconds=1) and run.duration_ms == 0
+    skipped = by_id[skip_id]
+    assert (skipped.status, skipped.skip_reason, skipped.duration_ms) == ("skipped", "covered", 0)
+    assert skipped.finished_at == T0 and skipped.pages == 0 and skipped.attempt == 1
+    async with db.store.transaction() as tx:
+        await tx.runs.finish_run(run_id, first, T0 + timedelta(microseconds=1_234_567))
+    [run] = [r for r in await db.runs(cid) if r.id == run_id]
+    assert run.duration_ms == 1234 and run.error_kind == "transient"
+
+
 async def test_the_customer_state_decrypts_its_secret_only_when_asked(db: Db) -> None:
     cid = await db.customer("acme")
     async with db.store.transaction() as tx:

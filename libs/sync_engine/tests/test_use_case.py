@@ -106,6 +106,32 @@ async def test_a_resync_detects_create_update_delete_and_asks_for_changed_export
     assert (customer.workflow_count, customer.active_workflow_count) == (4, 3)
 
 
+async def test_a_resync_parses_only_new_and_changed_items_and_writes_only_them(
+    fakes: Fakes,
+) -> None:
+    cid = tenant_of(fakes, 5)
+    await first_sync(fakes, cid)
+    assert fakes.zuora.parsed == 5  # a first sync parses every item
+    before = fakes.store.stored(cid)
+    fakes.zuora.put(2, "renamed")
+    fakes.zuora.put(6)
+    fakes.zuora.parsed = 0
+
+    outcome = await fakes.use_case()(now_request(fakes, cid))
+
+    assert outcome.status is RunStatus.SUCCEEDED
+    assert fakes.zuora.parsed == 2  # the changed one and the new one; 4 unchanged, unparsed
+    assert (outcome.changes.created, outcome.changes.updated) == ([6], [2])
+    assert outcome.stats.unchanged == 4 and outcome.stats.total == 6
+    after = fakes.store.stored(cid)
+    assert after[2].name == "renamed" and 6 in after
+    assert all(after[wid] == before[wid] for wid in (1, 3, 4, 5))  # not rewritten
+    fakes.zuora.parsed = 0
+    fakes.clock.advance(60)
+    again = await fakes.use_case()(now_request(fakes, cid))
+    assert fakes.zuora.parsed == 0 and again.stats.unchanged == 6 and not again.changes.updated
+
+
 # -- coalesce ------------------------------------------------------------------------------------
 
 

@@ -249,3 +249,36 @@ async def test_default_page_length_is_50(z: Any, make_client: Any) -> None:
         await client.list_workflows()
     assert fake.api_requests[0].url.params["page_length"] == "50"
     assert fake.api_requests[0].url.path == "/workflows"
+
+
+async def test_items_the_caller_holds_are_handed_over_raw_and_the_rest_parsed(
+    z: Any, make_client: Any
+) -> None:
+    """``unchanged``: an item it accepts is not parsed (even one that would not parse) and
+    comes back raw; it is asked once per id, only for items with a valid id."""
+    fake = z.FakeZuora()
+    held = {"id": 2, "name": 42}  # would be rejected if parsed
+    fake.pages = [
+        {"data": [{"id": 1, "name": "a"}, held], "pagination": {"next_page": NEXT}},
+        {"data": [{"id": 2, "name": "dup"}, {"id": "3", "name": "c"}, {"name": "no id"}]},
+    ]
+    asked: list[int] = []
+
+    def unchanged(workflow_id: int, item: dict[str, Any]) -> bool:
+        asked.append(workflow_id)
+        return workflow_id in (2, 3)
+
+    async with make_client(handler=fake) as client:
+        pages = [p async for p in client.iter_pages(page_length=2, unchanged=unchanged)]
+    assert asked == [1, 2, 3]  # not the repeated id 2, not the item without an id
+    assert [[w.id for w in p.workflows] for p in pages] == [[1], []]
+    assert pages[0].unchanged == {2: held} and pages[1].unchanged == {3: {"id": "3", "name": "c"}}
+    assert [r.workflow_id for r in pages[1].rejected] == [None]
+
+
+async def test_a_repeated_page_of_held_items_is_still_a_repeat(z: Any, make_client: Any) -> None:
+    fake = z.FakeZuora()
+    fake.pages = [page([1, 2], NEXT), page([1, 2], NEXT)]
+    async with make_client(handler=fake) as client:
+        with pytest.raises(PaginationError, match="added no new workflow id"):
+            [p async for p in client.iter_pages(page_length=2, unchanged=lambda i, item: True)]
