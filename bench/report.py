@@ -165,6 +165,7 @@ def versus_floor(ours: dict[str, Any] | None, floor: dict[str, Any] | None) -> d
         "floor_in_flight_max": floor.get("max_in_flight"),
         "floor_concurrency": floor.get("concurrency"),
         "customers": ours["customers"],
+        "ours_failed": ours.get("failed"),
         "floor_customers": floor.get("customers"),
         "latency_ms": ours.get("sandbox_latency_ms"),
     }
@@ -372,9 +373,9 @@ def targets_issue13(r: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{v['cpu_ratio']} ({v['ours_cpu_s']} / {v['floor_cpu_s']} CPU-s); in flight "
                 f"ours max {v['ours_in_flight_max']} (setting {v['ours_workers']} x "
                 f"{v['ours_in_flight_setting']}), floor {v['floor_in_flight_max']}; "
-                f"{v['customers']} customers, {v['latency_ms']} ms, {sandbox} sandbox"
-                + _earlier(r, sec),
-                v["wall_ratio"] <= 1.3,
+                f"{v['customers']} customers, {v['latency_ms']} ms, {sandbox} sandbox; "
+                f"{v['ours_failed']} of our runs failed" + _earlier(r, sec),
+                v["wall_ratio"] <= 1.3 and not v["ours_failed"],
             )
         else:
             need = "floor and s1" if key == "20ms" else "latency"
@@ -685,8 +686,9 @@ def _cpu_sandbox_markdown(r: dict[str, Any]) -> list[str]:
     for key, label in (("first_sync", "scale: first sync"), ("no_change_resync", "scale: re-sync")):
         if sc.get(key):
             runs.append((f"{label} ({sc['customers']})", sc[key]))
-    floors = [(f"floor at {r['floor'].get('sandbox_latency_ms', 20)} ms", r["floor"])]
-    floors = floors if r.get("floor") else []
+    floors: list[tuple[str, dict[str, Any]]] = []
+    if r.get("floor"):
+        floors.append((f"floor at {r['floor'].get('sandbox_latency_ms', 20)} ms", r["floor"]))
     if lat.get("floor"):
         floors.append((f"floor at {lat['latency_ms']:.0f} ms", lat["floor"]))
     if not runs and not floors:
@@ -744,8 +746,9 @@ def _versus_floor_markdown(r: dict[str, Any]) -> list[str]:
         "## Ours / floor, same run (issue 13)",
         "",
         "| latency | customers | ours wall s | floor wall s | wall ratio | ours worker CPU s | "
-        "floor client CPU s | CPU ratio | in flight ours max (setting) | floor |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "floor client CPU s | CPU ratio | in flight ours max (setting) | floor | our failed "
+        "runs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for v in fr.values():
         if not v:
@@ -755,7 +758,7 @@ def _versus_floor_markdown(r: dict[str, Any]) -> list[str]:
             f"{v['floor_wall_s']} | **{v['wall_ratio']}** | {v['ours_cpu_s']} | "
             f"{v['floor_cpu_s']} | **{v['cpu_ratio']}** | {v['ours_in_flight_max']} "
             f"({v['ours_workers']} x {v['ours_in_flight_setting']}) | "
-            f"{v['floor_in_flight_max']} ({v['floor_concurrency']}) |"
+            f"{v['floor_in_flight_max']} ({v['floor_concurrency']}) | {v['ours_failed']} |"
         )
     return lines
 

@@ -169,7 +169,7 @@ async def run_sync_all(
         f"{wall:.2f} s, {result['workflows_per_s']} wf/s, pages={zuora['list_requests']} "
         f"tokens={zuora['token_requests']}, rows={writes['total']} "
         f"(ins {writes['inserted']} upd {writes['updated']} del {writes['deleted']}), "
-        f"worker cpu={result['worker_cpu_s_total']} s, "
+        f"succeeded {succeeded} failed {failed}, worker cpu={result['worker_cpu_s_total']} s, "
         f"peak rss={result['worker_peak_rss_mb_max']} MB, in flight max "
         f"{in_flight['max']} mean {in_flight['mean']}, sandbox "
         f"{sandbox['cpu_ms_per_request']} CPU-ms/request",
