@@ -238,3 +238,23 @@ async def test_workflow_counts_are_backfilled_and_dropped_again(db_url: str) -> 
         await eng.dispose()
     await migrate.downgrade_async(db_url, DEFINITIONS_REVISION)
     assert "workflow_count" not in await _columns(db_url, "customers")
+
+
+async def _indexes(url: str, table: str) -> dict[str, list[str | None]]:
+    eng = create_engine(url)
+    try:
+        async with eng.connect() as conn:
+            found = await conn.run_sync(lambda c: inspect(c).get_indexes(table))
+    finally:
+        await eng.dispose()
+    return {str(index["name"]): list(index["column_names"]) for index in found}
+
+
+async def test_per_customer_updated_index_up_and_down(db_url: str) -> None:
+    """0004: the customer's list by last update has its own index; the step down drops it."""
+    name = "ix_workflows_customer_id_zuora_updated_at"
+    await migrate.upgrade_async(db_url, "0004_workflow_list_by_customer")
+    indexes = await _indexes(db_url, "workflows")
+    assert indexes[name] == ["customer_id", "zuora_updated_at", "zuora_id"]
+    await migrate.downgrade_async(db_url, "0003_ui_read_path")
+    assert name not in await _indexes(db_url, "workflows")

@@ -200,6 +200,13 @@ class StoredWorkflow(Base):
     __table_args__ = (
         UniqueConstraint("customer_id", "zuora_id"),
         Index("ix_workflows_customer_id_name", "customer_id", "name"),
+        # One customer's list by last update (the API's sort=zuora_updated_at), migration 0004.
+        Index(
+            "ix_workflows_customer_id_zuora_updated_at",
+            "customer_id",
+            "zuora_updated_at",
+            "zuora_id",
+        ),
         # The operators' list across customers (handlers/workflow_index.py): each sort walks an
         # index and stops after one page instead of sorting 100,000 rows; the trigram index
         # serves the name search (ILIKE '%...%') when the text is selective.
