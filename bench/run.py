@@ -414,8 +414,10 @@ async def _under_load(
     with stack.connect() as conn:
         row = conn.execute("SELECT count(*) FROM sync_runs").fetchone()
     runs_at_start = int(row[0]) if row else 0
+    # Polled every 0.1 s with pages of 1 (the total is all it needs): the polls must not be
+    # the load (30 customers polling pages of 50 every 0.1 s would be ~300 page renders/s).
     readable = await created_to_readable(
-        stack, created, spacing=cfg.underload_spacing_s, timeout=120.0, poll=0.1
+        stack, created, spacing=cfg.underload_spacing_s, timeout=120.0, poll=0.1, page_size=1
     )
     with stack.connect() as conn:
         row = conn.execute(

@@ -293,6 +293,7 @@ async def created_to_readable(
     spacing: float = 0.2,
     timeout: float = 60.0,
     poll: float = 0.05,
+    page_size: int = 50,
 ) -> dict[str, Any]:
     """POST each customer (one every `spacing` s) and poll its workflow list until it shows
     the full total; latency = POST sent -> first GET that returns the total."""
@@ -321,7 +322,7 @@ async def created_to_readable(
             spec.customer_id = uuid.UUID(r.json()["id"])
             url = f"/customers/{spec.customer_id}/workflows"
             while time.perf_counter() - t0 < timeout:
-                g = await client.get(url, params={"page_size": 50})
+                g = await client.get(url, params={"page_size": page_size})
                 if g.status_code == 200 and g.json()["total"] == spec.workflow_count:
                     latencies.append(time.perf_counter() - t0)
                     return
@@ -334,6 +335,7 @@ async def created_to_readable(
         "readable": len(latencies),
         "spacing_s": spacing,
         "poll_s": poll,
+        "poll_page_size": page_size,
         "p50_s": round(_pct(latencies, 0.5), 3),
         "p95_s": round(_pct(latencies, 0.95), 3),
         "max_s": round(max(latencies), 3) if latencies else None,
