@@ -181,6 +181,8 @@ class Stack:
     tenants: dict[str, TenantSpec] = field(default_factory=dict)
     supervisor: Supervisor = field(init=False, repr=False)
     _workers_stopped_at: float | None = field(default=None, init=False, repr=False)
+    #: Times the bench waited for a PostgreSQL connection ("too many clients").
+    connection_waits: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.supervisor = Supervisor.in_dir(self.service_env, self.workdir)
@@ -410,8 +412,19 @@ class Stack:
 
     # -- database ------------------------------------------------------------------------------
 
-    def connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(pg_dsn(self.dbname), autocommit=True)
+    def connect(self, wait_s: float = 60.0) -> psycopg.Connection[Any]:
+        """A connection to the bench database. PostgreSQL's connections can run out while the
+        workers run many syncs at once (each holds two, and their pools keep them): wait for
+        one (bounded), rather than lose the scenario's figures."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return psycopg.connect(pg_dsn(self.dbname), autocommit=True)
+            except psycopg.OperationalError as exc:
+                if "too many clients" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                self.connection_waits += 1
+                time.sleep(0.5)
 
     def reset_data(self) -> None:
         """Empty every table (a fresh start for the next scenario)."""
