@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sync_engine.rows import UPDATABLE_COLUMNS, workflow_row
+from sync_engine.rows import UPDATABLE_COLUMNS, without_nul, workflow_row
 from workflow_store.models import WORKFLOW_FIELDS, WORKFLOW_KEY_COLUMNS, StoredWorkflow
 from zuora_client import Workflow
 
@@ -29,3 +29,12 @@ def test_an_update_rewrites_every_field_and_the_record_never_the_identity() -> N
         "last_changed_at",
     ]
     assert not set(UPDATABLE_COLUMNS) & {*WORKFLOW_KEY_COLUMNS, "first_seen_at"}
+
+
+def test_nul_characters_are_stripped_at_any_depth_and_a_clean_item_is_kept_as_it_is() -> None:
+    clean = {"id": 1, "name": "a", "active_version": {"tags": ["x", {"k": "v"}]}, "n": None}
+    assert without_nul(clean) is clean  # no copy when there is nothing to strip
+    dirty = {"id": 1, "na\x00me": "a\x00b", "v": [{"k": ["\x00", 3]}], "n": 2**70}
+    assert without_nul(dirty) == {"id": 1, "name": "ab", "v": [{"k": ["", 3]}], "n": 2**70}
+    assert without_nul({1: "a\x00"}) == {1: "a"}  # not JSON as a whole: walked all the same
+    assert without_nul("\x00x") == "x"

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sync_engine import DefinitionSettings, FailureKind, RunStatus, SyncRequest, SyncSettings
 from sync_engine.failures import IncompleteListingError
 from sync_engine.fakes import Fakes
 from workflow_store.errors import SecretDecryptionError
-from zuora_client import AuthenticationError, RejectedItem, ServerError
+from zuora_client import AuthenticationError, RejectedItem, ServerError, Workflow
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ async def test_a_resync_detects_create_update_delete_and_asks_for_changed_export
 
 
 async def test_a_resync_parses_only_new_and_changed_items_and_writes_only_them(
-    fakes: Fakes,
+    fakes: Fakes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cid = tenant_of(fakes, 5)
     await first_sync(fakes, cid)
@@ -128,8 +129,19 @@ async def test_a_resync_parses_only_new_and_changed_items_and_writes_only_them(
     assert all(after[wid] == before[wid] for wid in (1, 3, 4, 5))  # not rewritten
     fakes.zuora.parsed = 0
     fakes.clock.advance(60)
+    parsed: list[int] = []
+    from_api = Workflow.from_api
+
+    def counting(item: Any, *, where: str = "workflow") -> Workflow:
+        parsed.append(item["id"])
+        return from_api(item, where=where)
+
+    monkeypatch.setattr(Workflow, "from_api", counting)
     again = await fakes.use_case()(now_request(fakes, cid))
-    assert fakes.zuora.parsed == 0 and again.stats.unchanged == 6 and not again.changes.updated
+    assert again.stats.unchanged == 6 and not again.changes.updated
+    # Nothing parsed at all: not by the listing, nor by the definitions step (fingerprints only).
+    assert fakes.zuora.parsed == 0 and parsed == []
+    assert again.stats.definitions_fetched == 0
 
 
 # -- coalesce ------------------------------------------------------------------------------------

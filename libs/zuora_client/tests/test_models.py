@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from zuora_client import InvalidResponseError, Workflow, WorkflowVersion, parse_timestamp
+from zuora_client import (
+    InvalidResponseError,
+    Workflow,
+    WorkflowVersion,
+    listing_fingerprint,
+    parse_timestamp,
+)
 
 FULL = {
     "id": 19080,
@@ -301,3 +307,36 @@ def test_property_never_crashes_untyped(item: dict[str, Any]) -> None:
     except InvalidResponseError as exc:
         error = exc
     assert error is None or "field '" in str(error)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"id": 1, "name": "a"},
+        {"id": 1, "name": "a", "active_version": None, "updated_at": ""},
+        {"id": 1, "name": "a", "activeVersion": {"id": "7", "version": 2.5}, "updatedAt": "x"},
+        {
+            "id": 1,
+            "name": "a",
+            "active_version": {"id": 7, "version": "0.0.2"},
+            "updatedAt": "2026-12-01T10:00:00Z",
+        },
+        {
+            "id": 1,
+            "name": "a",
+            "active_version": {"version": 3},
+            "updated_at": "2026-12-01 10:00:00",
+        },
+        {"id": 1, "name": "a", "active_version": "nope"},
+    ],
+)
+def test_the_listing_fingerprint_reads_what_from_api_reads(item: dict[str, Any]) -> None:
+    try:
+        workflow = Workflow.from_api(item)
+    except InvalidResponseError:
+        with pytest.raises(InvalidResponseError):
+            listing_fingerprint(item)
+        return
+    version = workflow.active_version
+    expected = (version.id if version else None, version.version if version else None)
+    assert listing_fingerprint(item) == (*expected, workflow.updated_at)

@@ -29,7 +29,7 @@ from observability.settings import EnvSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from workflow_store.definitions import DefinitionFingerprint, FetchedDefinition, canonical_document
-from zuora_client import Workflow
+from zuora_client import InvalidResponseError, Workflow, listing_fingerprint
 
 from sync_engine.failures import describe_failure
 from sync_engine.outcome import SyncOutcome
@@ -88,7 +88,10 @@ class FetchedDefinitions:
         outcome.definition_changes = changes
 
 
-def _fingerprint(workflow: Workflow) -> tuple[int | None, str | None, datetime | None]:
+_Fingerprint = tuple[int | None, str | None, datetime | None]
+
+
+def _fingerprint(workflow: Workflow) -> _Fingerprint:
     version = workflow.active_version
     return (
         version.id if version else None,
@@ -108,11 +111,13 @@ class DefinitionsStep:
         self._settings = settings
         self._clock = clock
 
-    def _due(self, workflow: Workflow, stored: DefinitionFingerprint | None, now: datetime) -> bool:
+    def _due(
+        self, fingerprint: _Fingerprint, stored: DefinitionFingerprint | None, now: datetime
+    ) -> bool:
         if stored is None:
             return True
         listed = (stored.listed_version_id, stored.listed_version, stored.listed_updated_at)
-        if _fingerprint(workflow) != listed:
+        if fingerprint != listed:
             return True
         return stored.checked_at <= now - timedelta(seconds=self._settings.verify_interval_seconds)
 
@@ -131,11 +136,22 @@ class DefinitionsStep:
         result = FetchedDefinitions(history_limit=self._settings.history_limit)
         if not self._settings.enabled or not listing.total:
             return result
-        workflows = listing.all_workflows()  # the unchanged ones too: their fingerprints
         async with self._store.transaction() as tx:
             stored = await tx.workflows.definition_fingerprints(customer_id)
         now = self._clock()
-        due = [wf for wid, wf in workflows.items() if self._due(wf, stored.get(wid), now)]
+        due = [
+            wf
+            for wid, wf in listing.workflows.items()
+            if self._due(_fingerprint(wf), stored.get(wid), now)
+        ]
+        # The items the listing left unparsed (unchanged): only their fingerprint is read, and
+        # only a due one is parsed (a no-change re-sync parses none).
+        for wid, item in listing.unchanged.items():
+            try:
+                if self._due(listing_fingerprint(item), stored.get(wid), now):
+                    due.append(Workflow.from_api(item))
+            except InvalidResponseError:  # no longer parses: kept as it is, asked next time
+                continue
         if not due:
             return result
         queue: asyncio.Queue[Workflow] = asyncio.Queue()

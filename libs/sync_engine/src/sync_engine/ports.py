@@ -22,7 +22,6 @@ from typing import Any, Protocol
 
 from workflow_store.definitions import DefinitionChange, DefinitionFingerprint, FetchedDefinition
 from zuora_client import (
-    InvalidResponseError,
     RejectedItem,
     Workflow,
     WorkflowExport,
@@ -84,19 +83,6 @@ class Listing:
     def total(self) -> int:
         """How many workflows the listing holds (parsed or unchanged)."""
         return len(self.workflows) + len(self.unchanged)
-
-    def all_workflows(self) -> dict[int, Workflow]:
-        """Every listed workflow parsed: the unchanged ones are parsed now (for a step that
-        needs their fields). One that no longer parses is left out (it is kept, unchanged)."""
-        if not self.unchanged:
-            return self.workflows
-        out = dict(self.workflows)
-        for workflow_id, item in self.unchanged.items():
-            try:
-                out[workflow_id] = Workflow.from_api(item)
-            except InvalidResponseError:
-                continue
-        return out
 
 
 @dataclass(frozen=True)

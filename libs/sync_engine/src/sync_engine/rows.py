@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import String
 from workflow_store.models import WORKFLOW_KEY_COLUMNS, StoredWorkflow
 from zuora_client import MAX_WORKFLOW_ID, Workflow
@@ -20,27 +21,48 @@ _COLUMNS = StoredWorkflow.__table__.columns
 _NUL = "\x00"
 
 
-def _column_length(name: str) -> int | None:
+def _length_of(name: str) -> int | None:
     column_type = _COLUMNS[name].type
     return column_type.length if isinstance(column_type, String) else None
 
 
+# Read once: looked up for every text column of every row written.
+_LENGTHS: dict[str, int | None] = {column.name: _length_of(column.name) for column in _COLUMNS}
+# How a NUL character shows in JSON (orjson writes it escaped, never raw).
+_NUL_IN_JSON = b"\\u0000"
+
+
 def without_nul(value: Any) -> Any:
-    """``value`` (JSON-like) with NUL characters removed from every string and key."""
+    """``value`` (JSON-like) with NUL characters removed from every string and key.
+
+    A dict or list holding no NUL at all (nearly always) is returned as it is, after one
+    serialisation to look for one, instead of being rebuilt value by value."""
+    if isinstance(value, dict | list):
+        try:
+            if _NUL_IN_JSON not in orjson.dumps(value):
+                return value
+        except TypeError:  # not JSON-serialisable as a whole (non-str keys, ...): walk it
+            pass
+        return _strip_nul(value)
+    return _strip_nul(value)
+
+
+def _strip_nul(value: Any) -> Any:
     if isinstance(value, str):
         return value.replace(_NUL, "") if _NUL in value else value
     if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [without_nul(v) for v in value]
+        return [_strip_nul(v) for v in value]
     return value
 
 
 def _text(name: str, value: str | None) -> str | None:
     if value is None:
         return None
-    value = value.replace(_NUL, "")
-    limit = _column_length(name)
+    if _NUL in value:
+        value = value.replace(_NUL, "")
+    limit = _LENGTHS[name]
     return value[:limit] if limit is not None else value
 
 

@@ -41,6 +41,7 @@ from ._models import (
     WorkflowPage,
     WorkflowVersion,
     ZuoraCredentials,
+    listing_fingerprint,
     parse_timestamp,
 )
 from ._paging import MAX_PAGE_LENGTH
@@ -102,6 +103,7 @@ __all__ = [
     "default_host_guards",
     "default_token_cache",
     "expiry_margin",
+    "listing_fingerprint",
     "parse_timestamp",
     "retry_after_seconds",
     "token_key",

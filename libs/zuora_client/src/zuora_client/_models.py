@@ -95,6 +95,19 @@ class Workflow(BaseModel):
         )
 
 
+def listing_fingerprint(item: Any) -> tuple[int | None, str | None, datetime | None]:
+    """``(active_version.id, active_version.version, updated_at)`` of a listing item, read as
+    :meth:`Workflow.from_api` reads them, without building the Workflow (for an item that was
+    not parsed). Raises InvalidResponseError where ``from_api`` would for these fields."""
+    if not isinstance(item, dict):
+        raise InvalidResponseError(f"workflow: expected a JSON object, got {_kind(item)}")
+    version = _parse_version(item, "workflow")
+    updated_at = _FieldReader(item, "workflow").timestamp("updatedAt", "updated_at")
+    if version is None:
+        return None, None, updated_at
+    return version.id, version.version, updated_at
+
+
 @dataclass(frozen=True)
 class RejectedItem:
     """One item of a page that could not be parsed. ``workflow_id`` is its id when that much
