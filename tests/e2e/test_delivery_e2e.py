@@ -13,7 +13,6 @@ import httpx
 import psutil
 import pytest
 from event_bus.broker import KafkaPublisher
-from event_bus.local_broker import free_port
 from event_bus.testing import consume_records, kafka_test_settings
 from sync_messages import SyncCustomerWorkflows, topics
 
@@ -53,8 +52,6 @@ async def test_poison_commands_go_to_the_dead_letter_topic_without_delaying_a_ma
 ) -> None:
     tenant = zuora_sandbox.add_tenant("poisoned-partition", workflow_count=20, seed=4)
     (cid,) = await add_customers(stack, db, [tenant])
-    port = free_port()
-    await stack.start_api(port)
     # One consumer per topic: it owns every partition, the poison's and the manual sync's.
     await stack.start_worker("worker", WORKER_CONCURRENCY="1", WORKER_MAX_DELIVERIES="3")
     await publish(
@@ -93,14 +90,15 @@ async def test_poison_commands_go_to_the_dead_letter_topic_without_delaying_a_ma
         ).encode(),
     )
 
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}",
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=10,
-    ) as client:
-        requested = time.monotonic()
-        response = await client.post(f"/customers/{cid}/sync", json={})
-        assert response.status_code == 202, response.text
+    # A manual sync behind the poison on the same topic and partition (the API's own manual
+    # syncs take the fast lane, workflow-sync.commands.priority.v1: see test_parallel_e2e).
+    requested = time.monotonic()
+    await publish(
+        stack,
+        topics.SYNC_COMMANDS,
+        SyncCustomerWorkflows(customer_id=cid, reason="manual"),
+        str(cid),
+    )
 
     async def manual_sync_done() -> bool:
         runs = await runs_of(db, cid)

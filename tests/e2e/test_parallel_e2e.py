@@ -1,7 +1,9 @@
 """The parallel consumer over real processes (workers, PostgreSQL, the local broker, the sandbox):
 several customers of ONE partition synced at once, one customer's commands still in order, the
-offsets committed to the end; and a worker SIGKILLed with several syncs in flight, whose
-uncommitted commands a second worker redoes (at least once, rows exact, dead runs closed)."""
+offsets committed to the end; a worker SIGKILLed with several syncs in flight, whose uncommitted
+commands a second worker redoes (at least once, rows exact, dead runs closed); and the fast lane:
+a manual sync does not queue behind the partition's backlog, and races a scheduled sync of the
+same customer safely."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ import itertools
 import uuid
 from datetime import datetime
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from event_bus.local_broker import free_port
 from sqlalchemy import select
 from sync_messages import SyncCustomerWorkflows, topics
 from workflow_store.models import ProcessedMessage, StoredWorkflow, SyncRun
@@ -165,28 +169,33 @@ async def test_worker_killed_with_several_syncs_in_flight_a_second_worker_finish
         WORKER_ABANDONED_RUN_AGE_SECONDS="1",
     )
 
-    async def finished() -> bool:
-        current = await statuses(db)
-        runs = await all_runs(db)
-        return all(current[cid] == "succeeded" for cid in members) and not any(
-            r.status == "running" for r in runs
-        )
-
-    await wait_until(finished, timeout=60, what="worker-b to finish the batch")
-    async with sessions() as session:
-        settled = set(
-            await session.scalars(
-                select(ProcessedMessage.message_id).where(
-                    ProcessedMessage.consumer == COMMANDS_LEDGER
+    async def settled_ids() -> set[str]:
+        async with sessions() as session:
+            return set(
+                await session.scalars(
+                    select(ProcessedMessage.message_id).where(
+                        ProcessedMessage.consumer == COMMANDS_LEDGER
+                    )
                 )
             )
-        )
+
+    async def finished() -> bool:
+        # Every command settled (the ledger is written after the run's own transaction), and
+        # no run left running.
+        runs = await all_runs(db)
+        done = {c.id for c in commands} <= await settled_ids()
+        return done and not any(r.status == "running" for r in runs)
+
+    await wait_until(finished, timeout=60, what="worker-b to finish the batch")
+    current = await statuses(db)
+    assert all(current[cid] == "succeeded" for cid in members)  # no customer skipped
+    async with sessions() as session:
         stored: dict[uuid.UUID, list[int]] = {}
         for cid, zuora_id in await session.execute(
             select(StoredWorkflow.customer_id, StoredWorkflow.zuora_id)
         ):
             stored.setdefault(cid, []).append(zuora_id)
-    assert {c.id for c in commands} <= settled  # every command processed at least once
+    assert {c.id for c in commands} <= await settled_ids()  # each processed at least once
     runs = await all_runs(db)
     for command in commands:
         cid = command.customer_id
@@ -197,3 +206,82 @@ async def test_worker_killed_with_several_syncs_in_flight_a_second_worker_finish
     assert {r.customer_id for r in abandoned} == cut
     assert all(r.error_message and r.error_message.startswith("abandoned") for r in abandoned)
     print(f"killed with {len(cut)} syncs in flight; {len(commands)} commands redone or kept")
+
+
+async def test_a_manual_sync_takes_the_fast_lane_and_races_a_scheduled_one_safely(
+    stack: Stack, db, zuora_sandbox
+) -> None:
+    tenants = [
+        zuora_sandbox.add_tenant(f"lane-{i:02d}", workflow_count=10 + i, seed=60 + i)
+        for i in range(40)  # 4 partitions: one of them has at least 10
+    ]
+    ids = await add_customers(stack, db, tenants)
+    _, members = same_partition(ids, 10)
+    by_id = dict(zip(ids, tenants, strict=True))
+    target, backlog = members[0], members[1:]
+    for cid in members:
+        by_id[cid].faults.latency_ms = 400
+    port = free_port()
+    await stack.start_api(port)
+    # One reader, two commands at a time: the backlog of one partition takes a while.
+    worker = await stack.start_worker(
+        "worker", WORKER_CONCURRENCY="1", WORKER_MAX_IN_FLIGHT="2", SYNC_LOCK_WAIT_SECONDS="30"
+    )
+    # A scheduled command of the target first, then the backlog, all in one partition.
+    scheduled = SyncCustomerWorkflows(customer_id=target, reason="hourly")
+    queued = [scheduled] + [SyncCustomerWorkflows(customer_id=c, reason="hourly") for c in backlog]
+    for command in queued:
+        await publish(stack, topics.SYNC_COMMANDS, command, str(command.customer_id))
+
+    async def target_running() -> bool:
+        runs = await all_runs(db)
+        return any(r.customer_id == target and r.status == "running" for r in runs)
+
+    await wait_until(
+        target_running, timeout=30, what="the scheduled sync under way", process=worker
+    )
+    # While it runs, an operator asks for the same customer: the manual command races it.
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {stack.api_key}"},
+        timeout=10,
+    ) as client:
+        response = await client.post(f"/customers/{target}/sync", json={})
+        assert response.status_code == 202, response.text
+        manual_id = response.json()["command_id"]
+
+    async def manual_done() -> bool:
+        runs = await all_runs(db)
+        return any(r.command_id == manual_id and r.finished_at for r in runs)
+
+    await wait_until(manual_done, timeout=60, what="the manual sync", process=worker)
+    expected = {c.id for c in queued}
+
+    async def backlog_done() -> bool:
+        runs = [r for r in await all_runs(db) if r.command_id in expected]
+        return len(runs) == len(queued) and all(r.finished_at for r in runs)
+
+    await wait_until(backlog_done, timeout=60, what="the backlog", process=worker)
+    runs = await all_runs(db)
+    (manual,) = [r for r in runs if r.command_id == manual_id]
+    assert manual.status == "succeeded" and manual.finished_at is not None
+    # The fast lane: the manual sync did not queue behind the partition's backlog.
+    behind = [r for r in runs if r.customer_id in backlog and r.started_at > manual.finished_at]
+    assert behind, "every backlog command started before the manual sync ended"
+    # The race: one sync of the target at a time (its lock), the scheduled one ran first.
+    mine = [r for r in runs if r.customer_id == target]
+    assert [r.command_id for r in mine] == [scheduled.id, manual_id], [
+        (r.command_id, r.status) for r in mine
+    ]
+    first, second = mine
+    assert first.status == "succeeded" and first.finished_at is not None
+    assert first.finished_at <= second.started_at
+    _, sessions = db
+    async with sessions() as session:
+        stored = list(
+            await session.scalars(
+                select(StoredWorkflow.zuora_id).where(StoredWorkflow.customer_id == target)
+            )
+        )
+    assert sorted(stored) == sorted(by_id[target].workflows)
+    print(f"manual sync done with {len(behind)} of {len(backlog)} backlog commands still to start")

@@ -61,7 +61,7 @@ async def test_a_customer_sync_is_one_command_through_the_outbox(
         uow, cid if by == "id" else "acme", force=True, allow_deletes=3, reason=SyncReason.CLI
     )
     [sent] = uow.published
-    assert sent.topic == topics.SYNC_COMMANDS and sent.key == str(cid)
+    assert sent.topic == topics.SYNC_PRIORITY_COMMANDS and sent.key == str(cid)
     command = sent.message
     assert isinstance(command, SyncCustomerWorkflows)
     assert (command.customer_id, command.reason, command.force, command.allow_deletes) == (

@@ -77,7 +77,7 @@ async def test_relay_publishes_outbox_rows(
     payload = json.loads(events[0].value)
     assert payload["type"] == "CustomerCreated" and payload["customer_id"] == customer_id
     assert ("content-type", b"application/json") in list(events[0].headers)
-    commands = await _consume(kafka_bootstrap, topics.SYNC_COMMANDS, 1)
+    commands = await _consume(kafka_bootstrap, topics.SYNC_PRIORITY_COMMANDS, 1)
     assert json.loads(commands[0].value)["id"] == sync.json()["command_id"]
 
 

@@ -19,7 +19,7 @@ async def test_sync_one_customer(client: httpx.AsyncClient, create_customer: Any
     command_id = response.json()["command_id"]
     forced = await client.post(f"/customers/{customer['id']}/sync", json={"force": True})
     assert forced.status_code == 202
-    rows = await db.outbox(topics.SYNC_COMMANDS)
+    rows = await db.outbox(topics.SYNC_PRIORITY_COMMANDS)
     assert str(rows[0].id) == command_id
     assert all(r.key == customer["id"] for r in rows)
     first, second = (r.payload for r in rows)
@@ -108,7 +108,7 @@ async def test_replay(client: httpx.AsyncClient, create_customer: Any, db: Db) -
     assert response.status_code == 202
     forced = await client.post(f"/sync-runs/{blocked.id}/replay", json={"force": True})
     assert forced.status_code == 202
-    rows = await db.outbox(topics.SYNC_COMMANDS)
+    rows = await db.outbox(topics.SYNC_PRIORITY_COMMANDS)
     assert [r.payload["id"] for r in rows] == [
         response.json()["command_id"],
         forced.json()["command_id"],
@@ -124,7 +124,7 @@ async def test_replay(client: httpx.AsyncClient, create_customer: Any, db: Db) -
     assert conflict.headers["content-type"] == "application/problem+json"
     assert "succeeded" in conflict.json()["detail"]
     assert (await client.post(f"/sync-runs/{uuid.uuid4()}/replay")).status_code == 404
-    assert len(await db.outbox(topics.SYNC_COMMANDS)) == 2
+    assert len(await db.outbox(topics.SYNC_PRIORITY_COMMANDS)) == 2
 
 
 async def test_unfiltered_run_list_uses_the_estimate_on_a_large_table(
@@ -155,7 +155,7 @@ async def test_allow_deletes_is_carried_on_one_customer_and_refused_on_sync_all(
         f"/customers/{customer['id']}/sync", json={"force": True, "allow_deletes": 30}
     )
     assert bounded.status_code == 202
-    (row,) = await db.outbox(topics.SYNC_COMMANDS)
+    (row,) = await db.outbox(topics.SYNC_PRIORITY_COMMANDS)
     assert row.payload["allow_deletes"] == 30 and row.payload["force"] is True
     negative = await client.post(f"/customers/{customer['id']}/sync", json={"allow_deletes": -1})
     assert negative.status_code == 422
@@ -180,7 +180,7 @@ async def test_allow_deletes_on_replay_only_of_a_deletes_blocked_run(
     assert "deletes_blocked" in wrong.json()["detail"]
     applied = await client.post(f"/sync-runs/{blocked.id}/replay", json={"allow_deletes": 40})
     assert applied.status_code == 202
-    (row,) = await db.outbox(topics.SYNC_COMMANDS)
+    (row,) = await db.outbox(topics.SYNC_PRIORITY_COMMANDS)
     assert row.payload["allow_deletes"] == 40 and row.payload["replay_of"] == str(blocked.id)
 
 

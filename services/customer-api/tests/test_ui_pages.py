@@ -186,7 +186,7 @@ async def test_sync_now_returns_a_polling_card_that_ends_with_the_result(
     customer = await create_customer(name="Acme")
     response = await ui.post(f"/ui/customers/{customer['id']}/sync", headers=HTMX)
     assert response.status_code == 202
-    command = [m for m in await db.outbox(topics.SYNC_COMMANDS)]
+    command = [m for m in await db.outbox(topics.SYNC_PRIORITY_COMMANDS)]
     assert len(command) == 1
     command_id = command[0].payload["id"]
     assert 'hx-trigger="every 2s"' in response.text
@@ -375,7 +375,7 @@ async def test_replay_one_and_replay_all_shown_say_what_they_did(
     )
     assert response.status_code == 200
     assert "3 runs re-queued, 1 not replayable" in response.text
-    commands = await db.outbox(topics.SYNC_COMMANDS)
+    commands = await db.outbox(topics.SYNC_PRIORITY_COMMANDS)
     assert len(commands) == 4
     assert {c.payload["reason"] for c in commands} == {"replay"}
 
@@ -465,9 +465,9 @@ async def test_apply_deletions_replays_allowing_exactly_the_reviewed_number(
     response = await ui.post(f"/ui/runs/{blocked.id}/apply-deletions", headers=HTMX)
     assert response.status_code == 202
     assert "hx-trigger" in response.text
-    [command] = await db.outbox(topics.SYNC_COMMANDS)
+    [command] = await db.outbox(topics.SYNC_PRIORITY_COMMANDS)
     assert command.payload["allow_deletes"] == 7
     assert command.payload["replay_of"] == str(blocked.id)
     refused = await ui.post(f"/ui/runs/{failed.id}/apply-deletions")
     assert refused.status_code == 409
-    assert len(await db.outbox(topics.SYNC_COMMANDS)) == 1
+    assert len(await db.outbox(topics.SYNC_PRIORITY_COMMANDS)) == 1

@@ -37,11 +37,11 @@ def test_compose_grace_covers_the_worker_drain() -> None:
 
 
 def test_connection_budget_counts_every_subscriber() -> None:
-    """A10: the in-flight sync commands, retries and customer events with ``concurrency``
-    consumers each, the fan-out; two connections per sync."""
+    """A10: the in-flight sync commands; priority commands, retries and customer events with
+    ``concurrency`` consumers each; the fan-out; two connections per sync."""
     worker = WorkerSettings(concurrency=4, max_in_flight=32)
-    assert worker.subscribers == 32 + 2 * 4 + 1
-    assert worker.database_pool_size == 2 * 41 + 2
-    assert WorkerSettings(concurrency=2, max_in_flight=16).database_pool_size == 2 * 21 + 2
-    # WORKER_MAX_IN_FLIGHT=0: one command per consumer, as before
-    assert WorkerSettings(concurrency=4, max_in_flight=0).database_pool_size == 28
+    assert worker.subscribers == 32 + 3 * 4 + 1
+    assert worker.database_pool_size == 2 * 45 + 2
+    assert WorkerSettings(concurrency=2, max_in_flight=8).database_pool_size == 2 * 15 + 2
+    # WORKER_MAX_IN_FLIGHT=0: one command per consumer
+    assert WorkerSettings(concurrency=4, max_in_flight=0).database_pool_size == 2 * 17 + 2

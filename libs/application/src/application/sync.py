@@ -2,6 +2,10 @@
 
 Every command goes through the unit of work's outbox, whichever entrypoint asks (one delivery
 semantics): it leaves for Kafka once the transaction commits, relayed by whoever runs a relay.
+A sync of one customer and a replay are asked for by someone waiting for them: they travel on the
+fast lane (``workflow-sync.commands.priority.v1``, its own consumer group), never behind the
+thousands of commands of a sync-all fan-out. Should a scheduled command of the same customer run at
+the same time, the engine's customer lock and coalescing keep it to one sync at a time.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ async def request_customer_sync(
         command = SyncCustomerWorkflows(
             customer_id=customer_id, reason=reason, force=force, allow_deletes=allow_deletes
         )
-        uow.publish(topics.SYNC_COMMANDS, command, key=str(customer_id))
+        uow.publish(topics.SYNC_PRIORITY_COMMANDS, command, key=str(customer_id))
     logger.info(
         "Sync requested: customer=%s command=%s force=%s allow_deletes=%s",
         customer_id,
@@ -116,6 +120,6 @@ async def replay_run(
             replay_of=run.id,
             allow_deletes=allow_deletes,
         )
-        uow.publish(topics.SYNC_COMMANDS, command, key=str(run.customer_id))
+        uow.publish(topics.SYNC_PRIORITY_COMMANDS, command, key=str(run.customer_id))
     logger.info("Replay requested: run=%s command=%s force=%s", run_id, command.id, force)
     return CommandQueued(command_id=command.id, expected={command.id: run.customer_id})

@@ -130,10 +130,10 @@ class WorkerSettings(EnvSettings):
     @property
     def subscribers(self) -> int:
         """Messages one process handles at once: ``max_in_flight`` sync commands (or one per
-        consumer when 0), retries and customer events with ``concurrency`` consumers each,
-        plus the sync-all fan-out."""
+        consumer when 0), priority commands, retries and customer events with ``concurrency``
+        consumers each, plus the sync-all fan-out."""
         commands = self.max_in_flight or self.concurrency
-        return commands + 2 * self.concurrency + 1
+        return commands + 3 * self.concurrency + 1
 
     @property
     def database_pool_size(self) -> int:

@@ -1,4 +1,5 @@
-"""Sync commands: ``workflow-sync.commands.v1``, its retries (``workflow-sync.retry.v1``) and the
+"""Sync commands: ``workflow-sync.commands.v1``, the fast lane of the commands someone waits for
+(``workflow-sync.commands.priority.v1``), their retries (``workflow-sync.retry.v1``) and the
 sync-all fan-out (``workflow-sync.sync-all.v1``)."""
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def commands_router(runtime: WorkerRuntime, subscriptions: Subscriptions) -> Kaf
             msg, parser(SyncCustomerWorkflows), runtime.handler.on_command
         )
 
+    async def on_priority_command(body: SyncCommandBody, msg: KafkaMessage) -> None:
+        """SyncCustomerWorkflows asked for by an operator (API, UI, CLI, replay): its own
+        consumer group, so it never waits behind a sync-all fan-out."""
+        await runtime.process(msg, parser(SyncCustomerWorkflows), runtime.handler.on_command)
+
     async def on_sync_retry(body: RetrySyncBody, msg: KafkaMessage) -> None:
         """RetrySync: run a transiently failed sync again once it is due."""
         await runtime.process(msg, parser(RetrySync), runtime.handler.on_retry)
@@ -45,6 +51,14 @@ def commands_router(runtime: WorkerRuntime, subscriptions: Subscriptions) -> Kaf
         on_sync_command,
         parallel=True,
         listener=runtime.inflight,
+    )
+    # Serial per partition (few messages, and a manual sync starts at once).
+    subscriptions.subscribe(
+        router,
+        topics.SYNC_PRIORITY_COMMANDS,
+        "priority-commands",
+        on_priority_command,
+        parallel=True,
     )
     # Serial per partition: a retry waits for its not_before with its partition paused, and
     # retries are few (transient failures only).
