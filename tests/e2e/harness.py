@@ -60,6 +60,8 @@ class Stack:
                 "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
                 "KAFKA_TOPIC_PARTITIONS": "4",
                 "WORKER_CONCURRENCY": "2",
+                # The parallel consumer on, with few connections: e2e tests share PostgreSQL.
+                "WORKER_MAX_IN_FLIGHT": "8",
                 "WORKER_RETRY_BACKOFF_SECONDS": "2",
                 "WORKER_REDELIVERY_DELAY_SECONDS": "0.5",
                 "SYNC_ZUORA_MAX_RETRIES": "1",

@@ -37,13 +37,14 @@ class WorkerSettings(EnvSettings):
         "on at once (one customer's commands stay in one partition, in order).",
     )
     max_in_flight: int = Field(
-        32,
+        16,
         ge=0,
         le=512,
         description="Sync commands one process works on at once, across its partitions of "
         "workflow-sync.commands.v1, several per partition (one customer's commands still in "
         "order, offsets committed up to the lowest unfinished one). When they are all taken, "
-        "no more is fetched. 0: one command per partition at a time.",
+        "no more is fetched. Each holds up to two database connections. 0: one command per "
+        "partition at a time.",
     )
     max_in_flight_per_zuora_host: int | None = Field(
         None,
