@@ -769,6 +769,13 @@ def main() -> int:
         default=None,
         help="definitions scenario on every k-th customer of scenario 1 (1: all, measured)",
     )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=None,
+        help="WORKER_MAX_IN_FLIGHT of the bench's workers (full: 32, smoke: 8); the floor runs "
+        "at workers x this many tenants at once",
+    )
     args = parser.parse_args()
     if args.only is not None and not args.only <= set(SECTIONS):
         parser.error(f"--only: unknown section(s) {sorted(args.only - set(SECTIONS))}")
@@ -778,6 +785,8 @@ def main() -> int:
     if args.customers is not None:
         cfg.customers = args.customers
         cfg.scaling_sizes = sorted({*cfg.scaling_sizes, args.customers})
+    if args.max_in_flight is not None:
+        cfg.max_in_flight = max(1, args.max_in_flight)
     if args.definitions_every is not None:
         cfg.definitions_every = max(1, args.definitions_every)
     args.out.mkdir(parents=True, exist_ok=True)
