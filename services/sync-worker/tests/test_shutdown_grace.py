@@ -38,10 +38,11 @@ def test_compose_grace_covers_the_worker_drain() -> None:
 
 def test_connection_budget_counts_every_subscriber() -> None:
     """A10: the in-flight sync commands; priority commands, retries and customer events with
-    ``concurrency`` consumers each; the fan-out; two connections per sync."""
+    ``concurrency`` consumers each; the fan-out; one session each, plus the one connection every
+    customer lock of the process shares, the sweep and the pruner."""
     worker = WorkerSettings(concurrency=4, max_in_flight=32)
     assert worker.subscribers == 32 + 3 * 4 + 1
-    assert worker.database_pool_size == 2 * 45 + 2
-    assert WorkerSettings(concurrency=2, max_in_flight=8).database_pool_size == 2 * 15 + 2
+    assert worker.database_pool_size == 45 + 3
+    assert WorkerSettings(concurrency=2, max_in_flight=8).database_pool_size == 15 + 3
     # WORKER_MAX_IN_FLIGHT=0: one command per consumer
-    assert WorkerSettings(concurrency=4, max_in_flight=0).database_pool_size == 2 * 17 + 2
+    assert WorkerSettings(concurrency=4, max_in_flight=0).database_pool_size == 17 + 3

@@ -43,8 +43,8 @@ class WorkerSettings(EnvSettings):
         description="Sync commands one process works on at once, across its partitions of "
         "workflow-sync.commands.v1, several per partition (one customer's commands still in "
         "order, offsets committed up to the lowest unfinished one). When they are all taken, "
-        "no more is fetched. Each holds up to two database connections. 0: one command per "
-        "partition at a time.",
+        "no more is fetched. Each uses one database session at a time (their customer locks "
+        "share one connection). 0: one command per partition at a time.",
     )
     max_in_flight_per_zuora_host: int | None = Field(
         None,
@@ -138,9 +138,10 @@ class WorkerSettings(EnvSettings):
 
     @property
     def database_pool_size(self) -> int:
-        """Connections one process may need: a sync holds two (its customer lock and its
-        session), plus the ledger sweep and the pruner."""
-        return 2 * self.subscribers + 2
+        """Connections one process may need: a message being handled uses one session at a
+        time; the customer locks of all its syncs share one connection
+        (:mod:`sync_engine.locks`); plus the ledger sweep and the pruner."""
+        return self.subscribers + 3
 
 
 def check_sync_fits_poll_interval(worker: WorkerSettings, sync: SyncSettings) -> None:

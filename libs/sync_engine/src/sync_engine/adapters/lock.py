@@ -1,6 +1,6 @@
-"""The customer lock port over :func:`sync_engine.locks.customer_lock` (an advisory lock on a
-dedicated PostgreSQL connection; in-process lock + lock file on SQLite). Its fencing check runs
-inside the write transaction: :meth:`sync_engine.adapters.sql.SqlTransaction.fence`."""
+"""The customer lock port over :func:`sync_engine.locks.customer_lock` (an advisory lock on the
+process's one lock connection to PostgreSQL; in-process lock + lock file on SQLite). Its fencing
+check runs inside the write transaction: :meth:`sync_engine.adapters.sql.SqlTransaction.fence`."""
 
 from __future__ import annotations
 
