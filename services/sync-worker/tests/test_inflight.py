@@ -1,6 +1,7 @@
 """The parallel consumer (unit, fake Kafka messages and consumer): several messages of one
 partition at once, per-key order, commits only of the contiguous finished prefix, the in-flight
-bound, failures retried in place, revocation and shutdown."""
+bound, failures retried in place, revocation and shutdown; the fast lane (bulk syncs not started
+yet wait while urgent work runs, at most ``hold_seconds``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sync_messages import SyncCustomerWorkflows, UnprocessableMessage
 from sync_worker.delivery import Deliveries
 from sync_worker.inflight import InFlight, ZuoraHostBudget
+from sync_worker.lanes import FastLane
 
 TOPIC = "workflow-sync.commands.v1"
 TP = TopicPartition(TOPIC, 0)
@@ -365,3 +367,78 @@ def test_the_bound_must_be_positive(bad: int) -> None:
             max_deliveries=3,
             redelivery_delay_seconds=1,
         )
+
+
+# -- the fast lane (sync_worker.lanes) ---------------------------------------------------------
+
+
+async def test_a_bulk_turn_is_immediate_without_urgent_work() -> None:
+    lane = FastLane(hold_seconds=60)
+    await asyncio.wait_for(lane.bulk_turn(), timeout=5)
+    assert lane.held == 0
+
+
+async def test_a_bulk_turn_waits_for_the_urgent_work_to_end() -> None:
+    lane = FastLane(hold_seconds=60)
+    urgent_done = asyncio.Event()
+
+    async def urgent(_: object) -> None:
+        await urgent_done.wait()
+
+    async def run_urgent() -> None:
+        await lane.urgently(urgent)(None)
+
+    running = asyncio.create_task(run_urgent())
+    await settle()
+    assert lane.urgent == 1
+    turn = asyncio.create_task(lane.bulk_turn())
+    await settle()
+    assert not turn.done()
+    urgent_done.set()
+    await asyncio.wait_for(turn, timeout=5)
+    await running
+    assert lane.urgent == 0 and lane.held == 1
+
+
+async def test_a_bulk_turn_waits_at_most_the_hold() -> None:
+    lane = FastLane(hold_seconds=0.01)
+    async with lane.urgent_work():
+        await asyncio.wait_for(lane.bulk_turn(), timeout=5)  # returns although still urgent
+        assert lane.urgent == 1
+
+
+async def test_no_hold_means_no_fast_lane() -> None:
+    lane = FastLane(hold_seconds=0)
+    async with lane.urgent_work():
+        await asyncio.wait_for(lane.bulk_turn(), timeout=5)
+    assert lane.held == 0
+
+
+async def test_a_bulk_command_admitted_during_urgent_work_starts_after_it() -> None:
+    lane = FastLane(hold_seconds=60)
+
+    async def dead_letter(message: object, key: str | None) -> None:
+        raise AssertionError("nothing is dead-lettered here")
+
+    deliveries = Deliveries(dead_letter=dead_letter, max_deliveries=3, redelivery_delay_seconds=0.5)
+    inflight = InFlight(
+        deliveries=deliveries,
+        max_in_flight=8,
+        max_deliveries=3,
+        redelivery_delay_seconds=0.5,
+        before_start=lane.bulk_turn,
+    )
+    consumer, gate = FakeConsumer(), Gate()
+    await inflight.submit(FakeMessage(consumer, 0, "early", b"early"), bytes.decode, gate)
+    await settle()
+    assert gate.started == ["early"]  # started before any urgent work: it keeps running
+    async with lane.urgent_work():
+        await inflight.submit(FakeMessage(consumer, 1, "late", b"late"), bytes.decode, gate)
+        await settle()
+        assert gate.started == ["early"]  # admitted (its slot taken) but held back
+        assert inflight.admitted == 2
+    await settle()
+    assert gate.started == ["early", "late"]
+    gate.open("early", "late")
+    await settle()
+    assert consumer.committed[-1] == 2

@@ -118,6 +118,7 @@ class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
         max_deliveries: int,
         redelivery_delay_seconds: float,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        before_start: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -126,6 +127,7 @@ class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
         self._max_deliveries = max_deliveries
         self._delay = redelivery_delay_seconds
         self._sleep = sleep
+        self._before_start = before_start or _no_wait
         self._slots = asyncio.Semaphore(max_in_flight)
         self._leases: dict[TopicPartition, Lease] = {}
         self._tails: dict[tuple[str, bytes | None], asyncio.Event] = {}
@@ -216,6 +218,9 @@ class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
                 await previous.wait()  # per-key order
             if lease.closed or self._deliveries.stopping:
                 return  # not started: the next owner (or the next assignment) reads it
+            await self._before_start()  # the fast lane (sync_worker.lanes)
+            if lease.closed or self._deliveries.stopping:
+                return
             self.running += 1
             self.peak_running = max(self.peak_running, self.running)
             try:
@@ -428,3 +433,7 @@ class ZuoraHostBudget:
                 return await sync(request)
 
         return limited
+
+
+async def _no_wait() -> None:
+    return None

@@ -29,6 +29,7 @@ from sync_worker import retention
 from sync_worker.delivery import Deliveries
 from sync_worker.handlers import SyncCommandHandler, SyncCustomer
 from sync_worker.inflight import InFlight, ZuoraHostBudget
+from sync_worker.lanes import FastLane
 from sync_worker.ledger import ProcessedLedger
 from sync_worker.metrics import engine_hooks
 from sync_worker.settings import SyncWorkerSettings
@@ -51,6 +52,7 @@ class WorkerRuntime:
         worker = settings.worker
         self.metrics = metrics if metrics is not None else WorkerMetrics()
         self._db: AsyncEngine | None = None
+        self._engine: WorkflowSyncEngine | None = None
         self._publisher: KafkaPublisher | None = None
         self._handler: SyncCommandHandler | None = None
         self._background: list[asyncio.Task[None]] = []
@@ -61,6 +63,7 @@ class WorkerRuntime:
             redelivery_delay_seconds=worker.redelivery_delay_seconds,
             on_dead_letter=self.metrics.dead_letter,
         )
+        self.fast_lane = FastLane(worker.fast_lane_hold_seconds)
         # Several sync commands of one partition at once (WORKER_MAX_IN_FLIGHT > 0).
         self.inflight: InFlight | None = (
             InFlight(
@@ -68,6 +71,7 @@ class WorkerRuntime:
                 max_in_flight=worker.max_in_flight,
                 max_deliveries=worker.max_deliveries,
                 redelivery_delay_seconds=worker.redelivery_delay_seconds,
+                before_start=self.fast_lane.bulk_turn,
             )
             if worker.max_in_flight > 0
             else None
@@ -95,6 +99,7 @@ class WorkerRuntime:
             on_outcome=on_outcome,
             on_zuora_request=on_zuora_request,
         )
+        self._engine = engine
         self._publisher = KafkaPublisher(self.kafka, component="sync-worker")
         publisher = self._publisher
 
@@ -162,6 +167,15 @@ class WorkerRuntime:
         """Parse, handle, then commit (or re-read, dead-letter, defer: see delivery.py)."""
         await self.deliveries.process(msg, parse, handle)
 
+    async def process_urgently(
+        self,
+        msg: KafkaMessage,
+        parse: Callable[[bytes], T],
+        handle: Callable[[T], Awaitable[None]],
+    ) -> None:
+        """As :meth:`process`, in the fast lane: bulk syncs not started yet wait meanwhile."""
+        await self.deliveries.process(msg, parse, self.fast_lane.urgently(handle))
+
     async def process_concurrently(
         self,
         msg: KafkaMessage,
@@ -204,5 +218,7 @@ class WorkerRuntime:
                 await task
         if self._publisher is not None:
             await self._publisher.close()
+        if self._engine is not None:
+            await self._engine.aclose()  # the shared Zuora connection pools
         if self._db is not None:
             await self._db.dispose()

@@ -46,6 +46,13 @@ class WorkerSettings(EnvSettings):
         "no more is fetched. Each uses one database session at a time (their customer locks "
         "share one connection). 0: one command per partition at a time.",
     )
+    fast_lane_hold_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="While a manual sync (priority topic) or a customer event's sync runs, bulk "
+        "sync commands not started yet wait, at most this long (0: no fast lane).",
+    )
     max_in_flight_per_zuora_host: int | None = Field(
         None,
         ge=1,

@@ -34,7 +34,9 @@ def commands_router(runtime: WorkerRuntime, subscriptions: Subscriptions) -> Kaf
     async def on_priority_command(body: SyncCommandBody, msg: KafkaMessage) -> None:
         """SyncCustomerWorkflows asked for by an operator (API, UI, CLI, replay): its own
         consumer group, so it never waits behind a sync-all fan-out."""
-        await runtime.process(msg, parser(SyncCustomerWorkflows), runtime.handler.on_command)
+        await runtime.process_urgently(
+            msg, parser(SyncCustomerWorkflows), runtime.handler.on_command
+        )
 
     async def on_sync_retry(body: RetrySyncBody, msg: KafkaMessage) -> None:
         """RetrySync: run a transiently failed sync again once it is due."""

@@ -22,7 +22,7 @@ def customer_events_router(runtime: WorkerRuntime, subscriptions: Subscriptions)
     async def on_customer_event(body: CustomerEventBody, msg: KafkaMessage) -> None:
         """CustomerCreated / CustomerUpdated (credentials changed): sync that customer;
         CustomerDeleted is ignored."""
-        await runtime.process(
+        await runtime.process_urgently(
             msg, parser(customer_event_adapter), runtime.handler.on_customer_event
         )
 
