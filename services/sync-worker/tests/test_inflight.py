@@ -14,6 +14,7 @@ from aiokafka import TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy.exc import DataError, OperationalError
 from sync_messages import SyncCustomerWorkflows, UnprocessableMessage
+from sync_worker.adaptive import AdaptiveLimit
 from sync_worker.delivery import Deliveries
 from sync_worker.inflight import InFlight, ZuoraHostBudget
 from sync_worker.lanes import FastLane
@@ -442,3 +443,76 @@ async def test_a_bulk_command_admitted_during_urgent_work_starts_after_it() -> N
     gate.open("early", "late")
     await settle()
     assert consumer.committed[-1] == 2
+
+
+# -- the adaptive in-flight limit (sync_worker.adaptive) -------------------------------------
+
+
+async def test_the_limit_falls_under_lag_and_never_below_the_floor() -> None:
+    limit = AdaptiveLimit(32, target_lag_seconds=0.05)
+    assert limit.limit == 32
+    limit.observe(0.2)
+    assert limit.limit == 24
+    for _ in range(20):
+        limit.observe(0.2)
+    assert limit.limit == limit.floor == 4
+
+
+async def test_the_limit_grows_only_while_every_slot_is_taken_and_never_above_the_ceiling() -> None:
+    limit = AdaptiveLimit(6, target_lag_seconds=0.05)
+    for _ in range(5):
+        limit.observe(1.0)
+    assert limit.limit == 4
+    limit.observe(0.0)
+    assert limit.limit == 4  # idle slots: no reason to grow
+    for _ in range(4):
+        await limit.acquire()
+    waiting = asyncio.create_task(limit.acquire())
+    await settle()
+    assert not waiting.done()  # a fifth waits at a limit of 4
+    limit.observe(0.0)
+    await settle()
+    assert limit.limit == 5 and waiting.done() and limit.in_use == 5
+    for _ in range(10):
+        if limit.in_use < limit.limit:
+            await limit.acquire()
+        limit.observe(0.0)
+    assert limit.limit == 6
+    await limit.aclose()
+
+
+async def test_a_lowered_limit_admits_nothing_until_enough_have_finished() -> None:
+    limit = AdaptiveLimit(8, target_lag_seconds=0.05)
+    for _ in range(8):
+        await limit.acquire()
+    limit.observe(1.0)  # 8 -> 6 while 8 are in use
+    waiting = asyncio.create_task(limit.acquire())
+    limit.release()
+    limit.release()
+    await settle()
+    assert limit.in_use == 6 and not waiting.done()
+    limit.release()
+    await settle()
+    assert waiting.done() and limit.in_use == 6
+    await limit.aclose()
+
+
+async def test_no_target_lag_keeps_the_limit_fixed() -> None:
+    limit = AdaptiveLimit(8, target_lag_seconds=0)
+    assert not limit.adaptive and limit.limit == 8
+    for _ in range(8):
+        await limit.acquire()
+    assert limit._monitor is None  # no watcher: nothing ever lowers it
+
+
+async def test_a_cancelled_waiter_gives_its_slot_back() -> None:
+    limit = AdaptiveLimit(1, target_lag_seconds=0)
+    await limit.acquire()
+    waiting = asyncio.create_task(limit.acquire())
+    await settle()
+    waiting.cancel()
+    await settle()
+    limit.release()
+    assert limit.in_use == 0
+    await asyncio.wait_for(limit.acquire(), timeout=5)
+    assert limit.in_use == 1

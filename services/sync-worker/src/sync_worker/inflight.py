@@ -4,7 +4,8 @@ FastStream hands a subscriber one message at a time per consumer; with :class:`I
 handler only *admits* the message and returns, so the consumer fetches the next one while the
 syncs run. The guarantees of :mod:`sync_worker.delivery` hold, with three rules added:
 
-- **Bounded.** At most ``max_in_flight`` admitted messages per process (running, or waiting for
+- **Bounded.** At most ``max_in_flight`` admitted messages per process (fewer while the event
+  loop is CPU-starved: :mod:`sync_worker.adaptive`) (running, or waiting for
   the previous message of their key); when the budget is full the handler waits for a slot, so
   nothing more is fetched: there is no queue beyond the budget.
 - **Per-key order.** A message starts only after the previous admitted message of the same key
@@ -52,6 +53,7 @@ from aiokafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 from sync_engine.failures import describe_failure
 
+from sync_worker.adaptive import AdaptiveLimit
 from sync_worker.delivery import Deliveries, NotDueYet, is_infrastructure_error, validation_summary
 
 __all__ = ["InFlight", "Lease", "ZuoraHostBudget"]
@@ -119,6 +121,7 @@ class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
         redelivery_delay_seconds: float,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         before_start: Callable[[], Awaitable[None]] | None = None,
+        target_lag_seconds: float = 0.0,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -128,7 +131,8 @@ class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
         self._delay = redelivery_delay_seconds
         self._sleep = sleep
         self._before_start = before_start or _no_wait
-        self._slots = asyncio.Semaphore(max_in_flight)
+        # At most max_in_flight; fewer while the event loop lags (sync_worker.adaptive).
+        self.slots = AdaptiveLimit(max_in_flight, target_lag_seconds=target_lag_seconds)
         self._leases: dict[TopicPartition, Lease] = {}
         self._tails: dict[tuple[str, bytes | None], asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -151,7 +155,7 @@ class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
         """Admit ``msg`` once a slot is free (backpressure), then return; it runs in a task."""
         if self._deliveries.stopping:  # fetched while the drain began: the next owner reads it
             return
-        await self._slots.acquire()
+        await self.slots.acquire()
         try:
             record: Any = msg.raw_message
             if self._deliveries.stopping:
@@ -164,10 +168,10 @@ class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
             done = asyncio.Event()
             self._tails[key] = done
         except _NotAdmitted:
-            self._slots.release()
+            self.slots.release()
             return
         except BaseException:
-            self._slots.release()
+            self.slots.release()
             raise
         self._deliveries.begin()  # counted by the shutdown drain
         task = asyncio.create_task(
@@ -235,7 +239,7 @@ class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
             done.set()
             if self._tails.get(key) is done:
                 del self._tails[key]
-            self._slots.release()
+            self.slots.release()
             self._deliveries.end()
 
     async def _deliver(
@@ -366,6 +370,7 @@ class InFlight(ConsumerRebalanceListener):  # type: ignore[misc]
         if tasks:
             _, still = await asyncio.wait(tasks, timeout=max(grace_seconds, 0.0))
             finished = not still
+        await self.slots.aclose()
         leases = list(self._leases.values())
         remaining = max(grace_seconds - (time.monotonic() - started), 1.0)
         if leases:

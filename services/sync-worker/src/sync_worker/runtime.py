@@ -72,6 +72,7 @@ class WorkerRuntime:
                 max_deliveries=worker.max_deliveries,
                 redelivery_delay_seconds=worker.redelivery_delay_seconds,
                 before_start=self.fast_lane.bulk_turn,
+                target_lag_seconds=worker.in_flight_target_lag_ms / 1000,
             )
             if worker.max_in_flight > 0
             else None
@@ -216,6 +217,8 @@ class WorkerRuntime:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.inflight is not None:
+            await self.inflight.slots.aclose()
         if self._publisher is not None:
             await self._publisher.close()
         if self._engine is not None:

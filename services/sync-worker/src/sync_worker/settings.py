@@ -37,7 +37,7 @@ class WorkerSettings(EnvSettings):
         "on at once (one customer's commands stay in one partition, in order).",
     )
     max_in_flight: int = Field(
-        16,
+        32,
         ge=0,
         le=512,
         description="Sync commands one process works on at once, across its partitions of "
@@ -45,6 +45,14 @@ class WorkerSettings(EnvSettings):
         "order, offsets committed up to the lowest unfinished one). When they are all taken, "
         "no more is fetched. Each uses one database session at a time (their customer locks "
         "share one connection). 0: one command per partition at a time.",
+    )
+    in_flight_target_lag_ms: float = Field(
+        50.0,
+        ge=0,
+        le=10_000,
+        description="Event-loop lag above which fewer sync commands are admitted (the limit "
+        "adapts between 4 and WORKER_MAX_IN_FLIGHT: many in flight while Zuora is slow, few "
+        "while the worker is CPU-bound). 0: always WORKER_MAX_IN_FLIGHT.",
     )
     fast_lane_hold_seconds: float = Field(
         5.0,
