@@ -118,8 +118,8 @@ SMOKE = Config(
     underload_spacing_s=0.3,
     rss_workflows=1000,
     scale_customers=60,
-    # CI shares PostgreSQL (max_connections 100) with the other test runs: 2 workers x 32 syncs
-    # x 2 connections each would take it all. The smoke run exercises the paths, not the figures.
+    # CI shares PostgreSQL (max_connections 100) with the other test runs (e2e stacks, the API):
+    # small pools there. The smoke run exercises the paths, not the figures.
     max_in_flight=8,
 )
 
