@@ -387,13 +387,18 @@ def test_changes_and_sync_requests_go_through_the_outbox_and_the_cli_relays_them
         ("CustomerDeleted", True),
     ]
     records = asyncio.run(
-        consume_records(kafka_bootstrap, [topics.CUSTOMER_EVENTS, topics.SYNC_COMMANDS], expected=3)
+        consume_records(
+            kafka_bootstrap,
+            [topics.CUSTOMER_EVENTS, topics.SYNC_COMMANDS, topics.SYNC_PRIORITY_COMMANDS],
+            expected=3,
+        )
     )
     sent = sorted((r.topic, json.loads(r.value)["type"]) for r in records)
     assert sent == [
         (topics.CUSTOMER_EVENTS, "CustomerCreated"),
         (topics.CUSTOMER_EVENTS, "CustomerDeleted"),
-        (topics.SYNC_COMMANDS, "SyncCustomerWorkflows"),
+        # An operator's sync takes the fast lane (never behind a sync-all fan-out).
+        (topics.SYNC_PRIORITY_COMMANDS, "SyncCustomerWorkflows"),
     ]
     assert command_id in {json.loads(r.value)["id"] for r in records}
 
